@@ -1,0 +1,58 @@
+"""cffi build script for fastad's C kernel (out-of-line API mode).
+
+setup.py names it in `cffi_modules`, so `pip install .` compiles `fastad._kernel`.
+The cdef below is the kernel's whole Python-visible surface; `...;` lets the C compiler
+fix the struct layout, so it cannot drift from csrc/vm.h.
+
+FASTAD_CFLAGS adds compiler flags (e.g. "-march=native" for a local build, or
+"-fsanitize=address,undefined" for a sanitizer build; see the README).
+"""
+import os
+import shlex
+
+import cffi
+import scipy_openblas32
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+CDEF = """
+typedef struct {
+    int32_t op; int32_t dtype; int32_t out; int32_t a; int32_t b; int32_t ndim;
+    int64_t shape[...]; int64_t sa[...]; int64_t sb[...]; int64_t so[...];
+    int64_t n; int64_t m; int64_t k; int32_t trans_a; int32_t trans_b; double c;
+    ...;
+} fa_instr;
+extern const char *const fa_opcode_names[];
+extern const int fa_num_opcodes;
+extern const int fa_maxdim;
+int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
+                int32_t n_slots, int64_t *bad);
+const char *fa_error_message(int code);
+void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots);
+void fa_set_blas_threads(int n);
+"""
+
+HEADERS = ["vm.h", "opcodes.h", "kernels.h", "vmath.h"]
+
+ffibuilder = cffi.FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "fastad._kernel",
+    '#include "vm.h"',
+    # relative to the project root, where setup.py runs: absolute paths would end up
+    # in the sdist's SOURCES and break builds from it
+    sources=[os.path.relpath(os.path.join(HERE, "vm.c"), ROOT)],
+    depends=[os.path.relpath(os.path.join(HERE, h), ROOT) for h in HEADERS],
+    include_dirs=[HERE, scipy_openblas32.get_include_dir()],
+    library_dirs=[scipy_openblas32.get_lib_dir()],
+    libraries=[scipy_openblas32.get_library(), "m"],
+    # an installed kernel finds the BLAS library in the scipy_openblas32 package beside it
+    extra_link_args=["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"],
+    extra_compile_args=["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno",
+                        "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    + shlex.split(os.environ.get("FASTAD_CFLAGS", "")),
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,208 @@
+/* The kernels of one dtype.  vm.c includes this file twice, with T = double and
+ * T = float; SFX(name) gives each function its dtype suffix and MATH(f) picks the
+ * libm function of that precision (exp or expf).  Element loops have no `restrict`:
+ * an output may be the same buffer as a same-shaped input (in-place). */
+
+/* numpy's pairwise summation (8 accumulators, blocks of 128), so sums round like np.sum. */
+static T SFX(pairwise)(const T *a, int64_t n)
+{
+    if (n < 8) {
+        T res = 0;
+        for (int64_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        T r[8];
+        int64_t i;
+        for (int j = 0; j < 8; j++)
+            r[j] = a[j];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    int64_t half = n / 2;
+    half -= half % 8;
+    return SFX(pairwise)(a, half) + SFX(pairwise)(a + half, n - half);
+}
+
+static void SFX(unary)(int op, const T *a, T *o, int64_t n)
+{
+    switch (op) {
+    case FA_NEG:     for (int64_t i = 0; i < n; i++) o[i] = -a[i]; break;
+    case FA_SQRT:    for (int64_t i = 0; i < n; i++) o[i] = MATH(sqrt)(a[i]); break;
+    case FA_RELU:    for (int64_t i = 0; i < n; i++) o[i] = a[i] > 0 || a[i] != a[i] ? a[i] : 0; break;
+    case FA_SIN:     for (int64_t i = 0; i < n; i++) o[i] = MATH(sin)(a[i]); break;
+    case FA_COS:     for (int64_t i = 0; i < n; i++) o[i] = MATH(cos)(a[i]); break;
+    case FA_EXP:     SFX(fa_vexp)(a, o, n); break;
+    case FA_LN:      SFX(fa_vlog)(a, o, n); break;
+    case FA_TANH:    SFX(fa_vtanh)(a, o, n); break;
+    case FA_SIGMOID: SFX(fa_vsigmoid)(a, o, n); break;
+    }
+}
+
+static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
+{
+    switch (op) {
+    case FA_ADD_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] + c; break;
+    case FA_SUB_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] - c; break;
+    case FA_RSUB_BYCONST: for (int64_t i = 0; i < n; i++) o[i] = c - a[i]; break;
+    case FA_MUL_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] * c; break;
+    case FA_DIV_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] / c; break;
+    case FA_RDIV_BYCONST: for (int64_t i = 0; i < n; i++) o[i] = c / a[i]; break;
+    case FA_POW_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = MATH(pow)(a[i], c); break;
+    }
+}
+
+/* One row of a broadcasting binary op: x = a[i*sa], y = b[i*sb], out[i*so] = EXPR.
+ * The stride-1 and broadcast-scalar cases get loops the compiler vectorises. */
+#define BINARY_ROW(EXPR)                                                          \
+    do {                                                                          \
+        if (sa == 1 && sb == 1 && so == 1)                                        \
+            for (int64_t i = 0; i < len; i++) { T x = a[i], y = b[i]; o[i] = (EXPR); } \
+        else if (sa == 1 && sb == 0 && so == 1) {                                 \
+            const T y = b[0];                                                     \
+            for (int64_t i = 0; i < len; i++) { T x = a[i]; o[i] = (EXPR); }      \
+        } else if (sa == 0 && sb == 1 && so == 1) {                               \
+            const T x = a[0];                                                     \
+            for (int64_t i = 0; i < len; i++) { T y = b[i]; o[i] = (EXPR); }      \
+        } else                                                                    \
+            for (int64_t i = 0; i < len; i++) {                                   \
+                T x = a[i * sa], y = b[i * sb]; o[i * so] = (EXPR);               \
+            }                                                                     \
+    } while (0)
+
+static void SFX(binary_row)(int op, const T *a, int64_t sa, const T *b, int64_t sb,
+                            T *o, int64_t so, int64_t len)
+{
+    switch (op) {
+    case FA_ADD:       BINARY_ROW(x + y); break;
+    case FA_SUB:       BINARY_ROW(x - y); break;
+    case FA_MUL:       BINARY_ROW(x * y); break;
+    case FA_DIV:       BINARY_ROW(x / y); break;
+    case FA_RELU_GRAD: BINARY_ROW(x > 0 ? y : 0); break;
+    }
+}
+
+static void SFX(binary)(const fa_instr *ins, const T *a, const T *b, T *o)
+{
+    const int nd = ins->ndim;
+    const int64_t sa = nd ? ins->sa[nd - 1] : 0, sb = nd ? ins->sb[nd - 1] : 0;
+    const int64_t so = nd ? ins->so[nd - 1] : 0;
+    FOR_EACH_ROW(ins, SFX(binary_row)(ins->op, a + ia, sa, b + ib, sb, o + io, so, len));
+}
+
+static void SFX(copy)(const fa_instr *ins, const T *a, T *o)
+{
+    const int nd = ins->ndim;
+    const int64_t sa = nd ? ins->sa[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
+    FOR_EACH_ROW(ins, {
+        const T *x = a + ia;
+        T *y = o + io;
+        if (sa == 1 && so == 1)
+            memmove(y, x, (size_t)len * sizeof(T));
+        else if (sa == 0 && so == 1)
+            for (int64_t i = 0; i < len; i++) y[i] = x[0];
+        else
+            for (int64_t i = 0; i < len; i++) y[i * so] = x[i * sa];
+    });
+}
+
+/* CAST_*: the broadcasting copy from the other precision to T. */
+static void SFX(cast)(const fa_instr *ins, const char *a, T *o)
+{
+    const OTHER *src = (const OTHER *)a;
+    const int nd = ins->ndim;
+    const int64_t sa = nd ? ins->sa[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
+    FOR_EACH_ROW(ins, {
+        for (int64_t i = 0; i < len; i++) o[io + i * so] = (T)src[ia + i * sa];
+    });
+}
+
+/* out[io] += a[ia] over the loop; summed axes have out stride 0.  A summed innermost
+ * axis is added pairwise, as numpy does. */
+static void SFX(sum)(const fa_instr *ins, const T *a, T *o)
+{
+    const int nd = ins->ndim;
+    const int64_t sa = nd ? ins->sa[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
+    for (int64_t i = 0; i < ins->n; i++)
+        o[i] = 0;
+    FOR_EACH_ROW(ins, {
+        const T *x = a + ia;
+        T *y = o + io;
+        if (so == 0 && sa == 1)
+            y[0] += SFX(pairwise)(x, len);
+        else
+            for (int64_t i = 0; i < len; i++) y[i * so] += x[i * sa];
+    });
+}
+
+static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
+{
+    const int64_t m = ins->m, n = ins->n, k = ins->k;
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        memset(o, 0, (size_t)(m * n) * sizeof(T));
+        return;
+    }
+    const blasint lda = (blasint)(ins->trans_a ? m : k), ldb = (blasint)(ins->trans_b ? k : n);
+    GEMM(CblasRowMajor, ins->trans_a ? CblasTrans : CblasNoTrans,
+         ins->trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
+         1, a, lda, b, ldb, 0, o, (blasint)n);
+}
+
+/* softmax / log_softmax of each of the m rows of n elements; LOG_SOFTMAX uses b
+ * (n elements) as scratch.  Same formulas as fastad.ops.softmax / log_softmax. */
+static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *o)
+{
+    const int64_t n = ins->n;
+    for (int64_t r = 0; r < ins->m; r++) {
+        const T *x = a + r * n;
+        T *y = o + r * n;
+        T top = x[0];
+        for (int64_t j = 1; j < n; j++)
+            if (x[j] > top || x[j] != x[j])  /* a nan wins and stays, as in np.max */
+                top = x[j];
+        for (int64_t j = 0; j < n; j++)
+            y[j] = x[j] - top;
+        if (ins->op == FA_SOFTMAX) {
+            SFX(fa_vexp)(y, y, n);
+            const T total = SFX(pairwise)(y, n);
+            for (int64_t j = 0; j < n; j++)
+                y[j] = y[j] / total;
+        } else {
+            SFX(fa_vexp)(y, scratch, n);
+            T log_total;
+            const T total = SFX(pairwise)(scratch, n);
+            SFX(fa_vlog)(&total, &log_total, 1);
+            for (int64_t j = 0; j < n; j++)
+                y[j] = y[j] - log_total;
+        }
+    }
+}
+
+static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, char *o)
+{
+    const T *x = (const T *)a, *y = (const T *)b;
+    T *out = (T *)o;
+    switch (kind_of[ins->op]) {
+    case K_UNARY:  SFX(unary)(ins->op, x, out, ins->n); break;
+    case K_CONST:  SFX(byconst)(ins->op, x, (T)ins->c, out, ins->n); break;
+    case K_BINARY: SFX(binary)(ins, x, y, out); break;
+    case K_FILL:   for (int64_t i = 0; i < ins->n; i++) out[i] = (T)ins->c; break;
+    case K_SUM:    SFX(sum)(ins, x, out); break;
+    case K_MATMUL: SFX(matmul)(ins, x, y, out); break;
+    case K_ROWS:   SFX(rows)(ins, x, (T *)b, out); break;
+    case K_COPY:
+        if (ins->op == FA_COPY)
+            SFX(copy)(ins, x, out);
+        else
+            SFX(cast)(ins, a, out);
+        break;
+    }
+}

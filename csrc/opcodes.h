@@ -1,0 +1,48 @@
+/* The opcode table: the single source of truth for the VM's switch and, through
+ * fa_opcode_names[], for the Python lowering (fastad/lowering.py looks opcodes up by name).
+ *
+ * X(NAME, KIND) -- KIND says how an instruction's operands are read:
+ *   UNARY   out[i] = f(a[i])                    a, out: n contiguous elements
+ *   CONST   out[i] = f(a[i], c)                 a, out: n contiguous elements
+ *   BINARY  out[i] = f(a[ia], b[ib])            broadcasting loop over `shape` with strides
+ *   COPY    out[i] = a[ia]                      broadcasting copy (CAST_*: also converts)
+ *   FILL    out[i] = c
+ *   SUM     out[io] += a[i]                     a contiguous; `so` strides are 0 on summed axes
+ *   MATMUL  out(m,n) = op(a)(m,k) @ op(b)(k,n)  BLAS gemm, row major
+ *   ROWS    per row of `n` elements, `m` rows   softmax family over the last axis
+ */
+#ifndef FASTAD_OPCODES_H
+#define FASTAD_OPCODES_H
+
+#define FA_OPCODES(X)         \
+    X(NEG, UNARY)             \
+    X(EXP, UNARY)             \
+    X(LN, UNARY)              \
+    X(SQRT, UNARY)            \
+    X(TANH, UNARY)            \
+    X(SIGMOID, UNARY)         \
+    X(RELU, UNARY)            \
+    X(SIN, UNARY)             \
+    X(COS, UNARY)             \
+    X(ADD_BYCONST, CONST)     \
+    X(SUB_BYCONST, CONST)     \
+    X(RSUB_BYCONST, CONST)    \
+    X(MUL_BYCONST, CONST)     \
+    X(DIV_BYCONST, CONST)     \
+    X(RDIV_BYCONST, CONST)    \
+    X(POW_BYCONST, CONST)     \
+    X(ADD, BINARY)            \
+    X(SUB, BINARY)            \
+    X(MUL, BINARY)            \
+    X(DIV, BINARY)            \
+    X(RELU_GRAD, BINARY)      \
+    X(COPY, COPY)             \
+    X(CAST_F32_F64, COPY)     \
+    X(CAST_F64_F32, COPY)     \
+    X(FILL, FILL)             \
+    X(SUM, SUM)               \
+    X(MATMUL, MATMUL)         \
+    X(SOFTMAX, ROWS)          \
+    X(LOG_SOFTMAX, ROWS)
+
+#endif

@@ -1,0 +1,228 @@
+/* fastad's VM: validation of a program, then a dispatch loop over its instructions.
+ * Build: csrc/build_kernel.py (cffi).  Flags: -O3 -ffp-contract=off, never -ffast-math,
+ * so that + - * / round exactly as numpy's do. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>  /* scipy-openblas32: every symbol carries the scipy_ prefix */
+
+#include "vm.h"
+#include "vmath.h"
+
+const char *const fa_opcode_names[] = {
+#define FA_NAME(name, kind) #name,
+    FA_OPCODES(FA_NAME)
+#undef FA_NAME
+};
+const int fa_num_opcodes = FA_NUM_OPCODES;
+const int fa_maxdim = FA_MAXDIM;
+
+enum fa_kind { K_UNARY, K_CONST, K_BINARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS };
+
+static const unsigned char kind_of[] = {
+#define FA_KIND(name, kind) K_##kind,
+    FA_OPCODES(FA_KIND)
+#undef FA_KIND
+};
+
+void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
+
+/* ---- validation: run once per program, so the dispatch loop needs no checks ---- */
+
+enum { E_OK, E_OPCODE, E_DTYPE, E_SLOT, E_RANK, E_SIZE, E_BOUNDS };
+
+static const char *const error_messages[] = {
+    "ok", "opcode out of range", "bad dtype", "slot index out of range",
+    "loop rank out of range", "negative or overflowing size", "operand exceeds its slot",
+};
+
+const char *fa_error_message(int code)
+{
+    return code >= 0 && code <= E_BOUNDS ? error_messages[code] : "unknown error";
+}
+
+/* Bytes a strided operand spans: (highest element offset + 1) * item, 0 for an empty
+ * loop, -1 for negative sizes or strides and for overflow. */
+static int64_t strided_bytes(int ndim, const int64_t *shape, const int64_t *stride, int64_t item)
+{
+    int64_t last = 0, t;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0 || stride[d] < 0)
+            return -1;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] == 0)
+            return 0;
+    for (int d = 0; d < ndim; d++)
+        if (__builtin_mul_overflow(shape[d] - 1, stride[d], &t) || __builtin_add_overflow(last, t, &last))
+            return -1;
+    if (__builtin_add_overflow(last, 1, &last) || __builtin_mul_overflow(last, item, &t))
+        return -1;
+    return t;
+}
+
+static int64_t dense_bytes(int64_t rows, int64_t cols, int64_t item)
+{
+    int64_t n, bytes;
+    if (rows < 0 || cols < 0 || __builtin_mul_overflow(rows, cols, &n) ||
+        __builtin_mul_overflow(n, item, &bytes))
+        return -1;
+    return bytes;
+}
+
+/* The operand `slot` must exist and hold `bytes` (>= 0). */
+static int check_operand(int32_t slot, int64_t bytes, const int64_t *slot_bytes, int32_t n_slots)
+{
+    if (slot < 0 || slot >= n_slots)
+        return E_SLOT;
+    if (bytes < 0)
+        return E_SIZE;
+    return bytes <= slot_bytes[slot] ? E_OK : E_BOUNDS;
+}
+
+static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t n_slots)
+{
+    if (ins->op < 0 || ins->op >= FA_NUM_OPCODES)
+        return E_OPCODE;
+    if (ins->dtype != FA_F32 && ins->dtype != FA_F64)
+        return E_DTYPE;
+    if (ins->ndim < 0 || ins->ndim > FA_MAXDIM)
+        return E_RANK;
+    const int64_t item = ins->dtype == FA_F64 ? 8 : 4;
+    int64_t a_bytes = -1, b_bytes = -1, out_bytes = -1;
+    int uses_a = 1, uses_b = 0;
+    switch (kind_of[ins->op]) {
+    case K_UNARY:
+    case K_CONST:
+        a_bytes = out_bytes = dense_bytes(1, ins->n, item);
+        break;
+    case K_FILL:
+        uses_a = 0;
+        out_bytes = dense_bytes(1, ins->n, item);
+        break;
+    case K_BINARY:
+        uses_b = 1;
+        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
+        b_bytes = strided_bytes(ins->ndim, ins->shape, ins->sb, item);
+        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
+        break;
+    case K_COPY: {
+        int64_t in_item = item;
+        if (ins->op == FA_CAST_F32_F64)
+            in_item = ins->dtype == FA_F64 ? 4 : -1;
+        if (ins->op == FA_CAST_F64_F32)
+            in_item = ins->dtype == FA_F32 ? 8 : -1;
+        if (in_item < 0)
+            return E_DTYPE;
+        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, in_item);
+        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
+        break;
+    }
+    case K_SUM:
+        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
+        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
+        if (dense_bytes(1, ins->n, item) != out_bytes && !(ins->n == 0 && out_bytes == 0))
+            return E_SIZE;  /* the zeroed extent must be exactly what the loop writes */
+        break;
+    case K_MATMUL:
+        uses_b = 1;
+        if (ins->m > INT32_MAX || ins->n > INT32_MAX || ins->k > INT32_MAX)
+            return E_SIZE;  /* BLAS takes 32-bit sizes */
+        a_bytes = dense_bytes(ins->m, ins->k, item);
+        b_bytes = dense_bytes(ins->k, ins->n, item);
+        out_bytes = dense_bytes(ins->m, ins->n, item);
+        break;
+    case K_ROWS:
+        if (ins->n < 1)
+            return E_SIZE;
+        uses_b = ins->op == FA_LOG_SOFTMAX;
+        a_bytes = out_bytes = dense_bytes(ins->m, ins->n, item);
+        b_bytes = dense_bytes(1, ins->n, item);
+        break;
+    }
+    int err = check_operand(ins->out, out_bytes, slot_bytes, n_slots);
+    if (!err && uses_a)
+        err = check_operand(ins->a, a_bytes, slot_bytes, n_slots);
+    if (!err && uses_b)
+        err = check_operand(ins->b, b_bytes, slot_bytes, n_slots);
+    return err;
+}
+
+int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
+                int32_t n_slots, int64_t *bad)
+{
+    for (int32_t s = 0; s < n_slots; s++)
+        if (slot_bytes[s] < 0) {
+            *bad = -1;
+            return E_SIZE;
+        }
+    for (int64_t i = 0; i < n_instr; i++) {
+        int err = validate_one(&prog[i], slot_bytes, n_slots);
+        if (err) {
+            *bad = i;
+            return err;
+        }
+    }
+    *bad = -1;
+    return E_OK;
+}
+
+/* ---- kernels ---- */
+
+/* Runs BODY once per innermost row of the loop over ins->shape; in BODY, ia, ib and io
+ * are the element offsets of the row in a, b and out, and len is the row length. */
+#define FOR_EACH_ROW(ins, BODY)                                                      \
+    do {                                                                           \
+        const int nd_ = (ins)->ndim;                                                 \
+        int64_t idx_[FA_MAXDIM] = {0}, ia = 0, ib = 0, io = 0;                     \
+        const int64_t len = nd_ ? (ins)->shape[nd_ - 1] : 1;                         \
+        int empty_ = 0;                                                            \
+        for (int d_ = 0; d_ < nd_; d_++)                                           \
+            empty_ |= (ins)->shape[d_] == 0;                                         \
+        while (!empty_) {                                                          \
+            BODY;                                                                  \
+            int d_ = nd_ - 2;                                                      \
+            for (; d_ >= 0; d_--) {                                                \
+                ia += (ins)->sa[d_], ib += (ins)->sb[d_], io += (ins)->so[d_];           \
+                if (++idx_[d_] < (ins)->shape[d_])                                   \
+                    break;                                                         \
+                ia -= (ins)->sa[d_] * (ins)->shape[d_];                                \
+                ib -= (ins)->sb[d_] * (ins)->shape[d_];                                \
+                io -= (ins)->so[d_] * (ins)->shape[d_];                                \
+                idx_[d_] = 0;                                                      \
+            }                                                                      \
+            if (d_ < 0)                                                            \
+                break;                                                             \
+        }                                                                          \
+    } while (0)
+
+#define T double
+#define OTHER float
+#define SFX(name) name##_f64
+#define MATH(fn) fn
+#define GEMM scipy_cblas_dgemm
+#include "kernels.h"
+#undef T
+#undef OTHER
+#undef SFX
+#undef MATH
+#undef GEMM
+
+#define T float
+#define OTHER double
+#define SFX(name) name##_f32
+#define MATH(fn) fn##f
+#define GEMM scipy_cblas_sgemm
+#include "kernels.h"
+
+void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots)
+{
+    for (int64_t i = start; i < end; i++) {
+        const fa_instr *ins = &prog[i];
+        const char *a = ins->a >= 0 ? slots[ins->a] : NULL;
+        const char *b = ins->b >= 0 ? slots[ins->b] : NULL;
+        if (ins->dtype == FA_F64)
+            execute_f64(ins, a, b, slots[ins->out]);
+        else
+            execute_f32(ins, a, b, slots[ins->out]);
+    }
+}

@@ -1,0 +1,51 @@
+/* fastad's VM: runs a validated program of instructions over buffers ("slots").
+ * It knows nothing about graphs or gradients; fastad/lowering.py builds the programs. */
+#ifndef FASTAD_VM_H
+#define FASTAD_VM_H
+
+#include <stdint.h>
+#include "opcodes.h"
+
+#define FA_MAXDIM 6
+
+enum fa_opcode {
+#define FA_ENUM(name, kind) FA_##name,
+    FA_OPCODES(FA_ENUM)
+#undef FA_ENUM
+    FA_NUM_OPCODES
+};
+
+enum fa_dtype { FA_F32 = 0, FA_F64 = 1 };
+
+typedef struct {
+    int32_t op;       /* enum fa_opcode */
+    int32_t dtype;    /* enum fa_dtype of the output (and of the inputs, except CAST_*) */
+    int32_t out, a, b;            /* slot indices; -1 when the operand is unused */
+    int32_t ndim;                 /* rank of the loop over `shape` */
+    int64_t shape[FA_MAXDIM];     /* BINARY/COPY: output shape; SUM: input shape */
+    int64_t sa[FA_MAXDIM];        /* element strides of a, b and out along `shape` */
+    int64_t sb[FA_MAXDIM];
+    int64_t so[FA_MAXDIM];
+    int64_t n;                    /* UNARY/CONST/FILL: elements; ROWS: row length; MATMUL: cols */
+    int64_t m, k;                 /* MATMUL: rows of out, inner size; ROWS: row count */
+    int32_t trans_a, trans_b;     /* MATMUL */
+    double c;                     /* CONST/FILL */
+} fa_instr;
+
+extern const char *const fa_opcode_names[];
+extern const int fa_num_opcodes;
+extern const int fa_maxdim;
+
+/* Checks every instruction against the slot sizes (bytes).  Returns 0 when the program
+ * is safe to run, else an error code (fa_error_message) and the instruction in *bad. */
+int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
+                int32_t n_slots, int64_t *bad);
+const char *fa_error_message(int code);
+
+/* Runs instructions [start, end) of a validated program; slots[i] points to at least
+ * slot_bytes[i] bytes.  Never fails. */
+void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots);
+
+void fa_set_blas_threads(int n);
+
+#endif

@@ -1,0 +1,300 @@
+"""Lowering: a schedule whose shapes and dtypes are known becomes a VM program.
+
+Each node is lowered to VM instructions (csrc/opcodes.h), to an alias of its input's
+buffer (reshapes, no-op broadcasts), or, for ops the VM doesn't know, to a Python step
+that calls the op's `compute` between native segments.  `memplan` then places buffers.
+"""
+import math
+
+import numpy as np
+
+from . import ops
+from .memplan import Storage, plan_memory
+
+DTYPE_CODE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
+LARGE_OUTPUT = 1 << 16  # bytes; larger outputs are written straight into a fresh array
+
+
+class Value:
+    """A node's value in the program: shape, dtype and the storage holding it."""
+    __slots__ = ("shape", "dtype", "storage")
+
+    def __init__(self, shape, dtype, storage):
+        self.shape, self.dtype, self.storage = shape, dtype, storage
+
+
+class Instr:
+    """One VM instruction before it becomes a `fa_instr`."""
+
+    def __init__(self, node, opcode, dtype, out, a=None, b=None, inplace=(), **fields):
+        self.node, self.opcode, self.dtype = node, opcode, dtype
+        self.out, self.a, self.b = out, a, b
+        self.reads = [s for s in (a, b) if s is not None]
+        self.inplace = list(inplace)
+        self.fields = fields  # ndim/shape/sa/sb/so, n, m, k, trans_a, trans_b, c
+
+
+class PythonStep:
+    """A node computed by its op's numpy `compute` (ops the VM doesn't know)."""
+
+    def __init__(self, node, inputs, out):
+        self.node, self.inputs, self.value = node, inputs, out
+        self.out = out.storage
+        self.reads = [v.storage for v in inputs]
+        self.inplace = ()
+
+
+def contiguous_strides(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def broadcast_strides(shape, out_shape):
+    """Element strides reading a contiguous `shape` array as if broadcast to `out_shape`."""
+    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    return [0 if n == 1 else s for n, s in zip(padded, contiguous_strides(padded))]
+
+
+def collapse(shape, *strides):
+    """Drop unit axes and merge axes every operand walks contiguously: fewer, longer rows."""
+    if 0 in shape:
+        return [0], *([0] for _ in strides)
+    dims = [d for d, n in enumerate(shape) if n != 1]
+    out_shape, out_strides = [], [[] for _ in strides]
+    for d in dims:
+        if out_shape and all(st[-1] == s[d] * shape[d] for st, s in zip(out_strides, strides)):
+            out_shape[-1] *= shape[d]
+            for st, s in zip(out_strides, strides):
+                st[-1] = s[d]
+        else:
+            out_shape.append(shape[d])
+            for st, s in zip(out_strides, strides):
+                st.append(s[d])
+    return out_shape, *out_strides
+
+
+class Lowering:
+    """Builds the program for one schedule and one feed signature."""
+
+    def __init__(self, schedule, specs, eval_nodes, opcodes, maxdim):
+        self.opcodes, self.maxdim = opcodes, maxdim
+        self.storages, self.steps, self.values = [], [], {}
+        self.specs = specs
+        for node in schedule.feeds:
+            shape, dtype = specs[node]
+            self.values[node] = Value(shape, dtype, self.storage(shape, dtype, "feed"))
+        for node in schedule.steps:
+            self.lower(node)
+        self.outputs = self.claim_outputs(eval_nodes)
+        self.arena_bytes = plan_memory(self.steps)
+
+    # -- buffers ---------------------------------------------------------------------
+
+    def storage(self, shape, dtype, kind="temp"):
+        s = Storage(len(self.storages), math.prod(shape) * dtype.itemsize, kind)
+        self.storages.append(s)
+        return s
+
+    def new_value(self, node):
+        shape, dtype = self.specs[node]
+        value = self.values[node] = Value(shape, dtype, self.storage(shape, dtype))
+        return value
+
+    def alias(self, node, source):
+        shape, dtype = self.specs[node]
+        self.values[node] = Value(shape, dtype, source.storage)
+
+    def claim_outputs(self, eval_nodes):
+        """Every distinct output gets a storage of its own that no one reuses: never a
+        feed, never shared with another output.  Returns the output values in order."""
+        claimed, outputs = {}, []
+        for node in eval_nodes:
+            if node in claimed:
+                outputs.append(claimed[node])
+                continue
+            value = self.values[node]
+            st = value.storage
+            if st.kind != "temp":  # a feed, or already another output's buffer
+                copy = Value(value.shape, value.dtype, self.storage(value.shape, value.dtype))
+                self.emit_copy(node, value, copy)
+                value = copy
+                st = value.storage
+            st.kind = "fresh" if st.nbytes >= LARGE_OUTPUT else "output"
+            claimed[node] = value
+            outputs.append(value)
+        return outputs
+
+    # -- instructions ----------------------------------------------------------------
+
+    def emit(self, node, opname, dtype, out, a=None, b=None, inplace=(), **fields):
+        self.steps.append(Instr(node, self.opcodes[opname], DTYPE_CODE[dtype], out.storage,
+                                a and a.storage, b and b.storage,
+                                [v.storage for v in inplace], **fields))
+
+    def loop(self, shape, **strides):
+        """Loop fields (ndim, shape, sa/sb/so) for a strided instruction, or None when
+        even the collapsed loop has more axes than the VM takes."""
+        shape, *columns = collapse(shape, *strides.values())
+        if len(shape) > self.maxdim:
+            return None
+        return dict(ndim=len(shape), shape=shape, **dict(zip(strides, columns)))
+
+    def emit_copy(self, node, src, dst):
+        dense = contiguous_strides(src.shape)
+        self.emit(node, "COPY", dst.dtype, dst, src, **self.loop(src.shape, sa=dense, so=dense))
+
+    def cast(self, node, value, dtype):
+        """`value` in `dtype` (a converted copy when it differs)."""
+        if value.dtype == dtype:
+            return value
+        out = Value(value.shape, dtype, self.storage(value.shape, dtype))
+        name = "CAST_F32_F64" if dtype == np.float64 else "CAST_F64_F32"
+        dense = contiguous_strides(value.shape)
+        self.emit(node, name, dtype, out, value, **self.loop(value.shape, sa=dense, so=dense))
+        return out
+
+    def lower(self, node):
+        rule = LOWERING_RULES.get(type(node.op))
+        if rule is None or rule(self, node, [self.values[i] for i in node.inputs]) is False:
+            ins = [self.values[i] for i in node.inputs]
+            self.steps.append(PythonStep(node, ins, self.new_value(node)))
+
+    # -- one method per kind of op; returning False falls back to a Python step --------
+
+    def unary(self, node, ins):
+        out = self.new_value(node)
+        self.emit(node, node.op.name.upper(), out.dtype, out, ins[0], inplace=ins,
+                  n=math.prod(out.shape), c=node.const_attr or 0.0)
+
+    def binary(self, node, ins):
+        shape, dtype = self.specs[node]
+        a, b = (self.cast(node, v, dtype) for v in ins)
+        fields = self.loop(shape, sa=broadcast_strides(a.shape, shape),
+                           sb=broadcast_strides(b.shape, shape), so=contiguous_strides(shape))
+        if fields is None:
+            return False
+        out = self.new_value(node)
+        self.emit(node, node.op.name.upper(), dtype, out, a, b,
+                  inplace=[v for v in (a, b) if v.shape == shape], **fields)
+
+    def fill(self, node, ins):
+        out = self.new_value(node)
+        self.emit(node, "FILL", out.dtype, out, n=math.prod(out.shape), c=node.op.value)
+
+    def spread(self, node, src, keep_shape, divide_by=None):
+        """`src` (of `keep_shape`, unit axes where it is spread) broadcast to the node's
+        shape, then divided by `divide_by`; an alias when nothing changes."""
+        shape, dtype = self.specs[node]
+        if tuple(keep_shape) == tuple(shape) and divide_by in (None, 1):
+            return self.alias(node, src)
+        fields = self.loop(shape, sa=broadcast_strides(keep_shape, shape),
+                           so=contiguous_strides(shape))
+        if fields is None:
+            return False
+        out = self.new_value(node)
+        self.emit(node, "COPY", dtype, out, src, **fields)
+        if divide_by is not None:
+            self.emit(node, "DIV_BYCONST", dtype, out, out, n=math.prod(shape), c=divide_by)
+
+    def total(self, node, src, summed, divide_by=None):
+        """`src` summed over the axes in `summed`, divided by `divide_by`."""
+        shape, dtype = self.specs[node]
+        if not summed and divide_by in (None, 1):
+            return self.alias(node, src)
+        kept = [1 if d in summed else n for d, n in enumerate(src.shape)]
+        so = [0 if d in summed else s for d, s in enumerate(contiguous_strides(kept))]
+        fields = self.loop(src.shape, sa=contiguous_strides(src.shape), so=so)
+        if fields is None:
+            return False
+        out = self.new_value(node)
+        self.emit(node, "SUM", dtype, out, src, n=math.prod(shape), **fields)
+        if divide_by is not None:
+            self.emit(node, "DIV_BYCONST", dtype, out, out, n=math.prod(shape), c=divide_by)
+
+    def reduce(self, node, ins):
+        x = ins[0]
+        axes = ops.reduce_axes(node.op, node, x.shape, node.attrs["axis"])
+        count = math.prod(x.shape[d] for d in axes) if node.op.mean else None
+        return self.total(node, x, set(axes), count)
+
+    def sum_to(self, node, ins):
+        x, target = ins[0], self.specs[node][0]
+        lead = len(x.shape) - len(target)
+        summed = set(range(lead)) | {lead + d for d, n in enumerate(target)
+                                     if n == 1 and x.shape[lead + d] != 1}
+        return self.total(node, x, summed)
+
+    def unreduce(self, node, ins):
+        g, x = ins
+        axes = ops.reduce_axes(node.op, node, x.shape, node.attrs["axis"])
+        keep = [1 if d in axes else n for d, n in enumerate(x.shape)]
+        count = math.prod(x.shape[d] for d in axes) if node.attrs["mean"] else None
+        return self.spread(node, g, keep, count)
+
+    def broadcast_to(self, node, ins):
+        return self.spread(node, ins[0], ins[0].shape)
+
+    def reshape(self, node, ins):
+        self.alias(node, ins[0])
+
+    def matmul(self, node, ins):
+        shape, dtype = self.specs[node]
+        a, b = (self.cast(node, v, dtype) for v in ins)
+        ta = node.attrs["trans_A"] and len(a.shape) == 2
+        tb = node.attrs["trans_B"] and len(b.shape) == 2
+        m = 1 if len(a.shape) == 1 else a.shape[1 if ta else 0]
+        k = a.shape[0 if ta or len(a.shape) == 1 else 1]
+        n = 1 if len(b.shape) == 1 else b.shape[0 if tb else 1]
+        out = self.new_value(node)
+        self.emit(node, "MATMUL", dtype, out, a, b, m=m, n=n, k=k, trans_a=int(ta), trans_b=int(tb))
+
+    def last_axis(self, node, ins):
+        shape, dtype = self.specs[node]
+        x = self.cast(node, ins[0], dtype)
+        n = x.shape[-1]
+        if node.op is ops.softmax_op:
+            out = self.new_value(node)
+            self.emit(node, "SOFTMAX", dtype, out, x, m=ops.rows(x.shape), n=n)
+            return
+        scratch = Value((n,), dtype, self.storage((n,), dtype))
+        if node.op is ops.log_softmax_op:
+            out = self.new_value(node)
+            self.emit(node, "LOG_SOFTMAX", dtype, out, x, scratch, m=ops.rows(x.shape), n=n)
+            return
+        # softmax cross-entropy: -sum(labels * log_softmax(logits)) / rows
+        labels = self.cast(node, ins[1], dtype)
+        ls = Value(x.shape, dtype, self.storage(x.shape, dtype))
+        self.emit(node, "LOG_SOFTMAX", dtype, ls, x, scratch, m=ops.rows(x.shape), n=n)
+        flat = [math.prod(x.shape)]
+        self.emit(node, "MUL", dtype, ls, ls, labels, inplace=[ls],
+                  **self.loop(flat, sa=[1], sb=[1], so=[1]))
+        out = self.new_value(node)
+        self.emit(node, "SUM", dtype, out, ls, n=1, **self.loop(flat, sa=[1], so=[0]))
+        self.emit(node, "NEG", dtype, out, out, n=1)
+        self.emit(node, "DIV_BYCONST", dtype, out, out, n=1, c=ops.rows(x.shape))
+
+    def per_row(self, node, ins):
+        out = self.new_value(node)
+        self.emit(node, "DIV_BYCONST", out.dtype, out, ins[0], inplace=ins[:1],
+                  n=math.prod(out.shape), c=ops.rows(ins[1].shape))
+
+
+LOWERING_RULES = {
+    ops.UnaryOp: Lowering.unary,
+    ops.ConstOp: Lowering.unary,
+    ops.BinaryOp: Lowering.binary,
+    ops.ReluGradOp: Lowering.binary,
+    ops.FillLikeOp: Lowering.fill,
+    ops.ReduceOp: Lowering.reduce,
+    ops.SumToOp: Lowering.sum_to,
+    ops.UnreduceOp: Lowering.unreduce,
+    ops.BroadcastToOp: Lowering.broadcast_to,
+    ops.ReshapeLikeOp: Lowering.reshape,
+    ops.AsMatrixOp: Lowering.reshape,
+    ops.MatMulOp: Lowering.matmul,
+    ops.LastAxisOp: Lowering.last_axis,
+    ops.PerRowOp: Lowering.per_row,
+}

@@ -1,0 +1,66 @@
+"""Memory planning: place every temporary of a lowered program in one arena.
+
+A buffer is reused once its last reader ran; an elementwise instruction may write
+over a same-shaped input that dies at it (in place).  Feeds live in the caller's
+arrays and large outputs in fresh arrays, so neither takes arena space; outputs are
+never reused.
+"""
+ALIGN = 64
+
+
+class Storage:
+    """One buffer of a lowered program; it becomes one slot of the VM.
+
+    kind: "feed" (the caller's array), "temp" (arena, reusable), "output" (arena,
+    copied out after the run) or "fresh" (a new array per run, for large outputs)."""
+    __slots__ = ("index", "nbytes", "kind", "offset", "capacity")
+
+    def __init__(self, index, nbytes, kind):
+        self.index, self.nbytes, self.kind = index, nbytes, kind
+        self.offset = None
+        self.capacity = 0
+
+    @property
+    def in_arena(self):
+        return self.kind in ("temp", "output")
+
+
+def plan_memory(steps):
+    """Give every arena storage an offset; returns the arena size in bytes.
+
+    `steps` is the program in order; each has `.out` (the storage it writes),
+    `.reads` (storages it reads) and `.inplace` (reads it may overwrite)."""
+    last_use = {}
+    for i, step in enumerate(steps):
+        for s in (*step.reads, step.out):
+            last_use[s] = i
+    free, top = [], 0  # free: [capacity, offset] blocks, reusable
+
+    def allocate(s):
+        nonlocal top
+        fits = [b for b in free if b[0] >= s.nbytes]
+        if s.nbytes == 0:
+            s.offset = 0
+        elif fits:
+            block = min(fits)
+            free.remove(block)
+            s.capacity, s.offset = block
+        else:
+            s.capacity = -(-s.nbytes // ALIGN) * ALIGN
+            s.offset, top = top, top + s.capacity
+
+    for i, step in enumerate(steps):
+        out = step.out
+        if out.in_arena and out.offset is None:
+            donor = next((s for s in step.inplace if s.kind == "temp" and last_use[s] == i
+                          and s.capacity >= out.nbytes and s.offset is not None), None)
+            if donor is not None:  # write over the dying input; it no longer owns the block
+                out.offset, out.capacity, donor.capacity = donor.offset, donor.capacity, 0
+        for s in (*step.reads, out):  # scratch buffers are read before anything writes them
+            if s.in_arena and s.offset is None:
+                allocate(s)
+        for s in {*step.reads, out}:
+            if s.kind == "temp" and last_use[s] == i and s.capacity:
+                free.append([s.capacity, s.offset])
+                s.capacity = 0
+    return top

@@ -1,0 +1,478 @@
+"""The op table: every built-in op with its numpy forward rule, its shape rule and its
+gradient rule, side by side.
+
+Gradient rules build nodes, so they are differentiable again.  Elementwise binary ops
+follow numpy broadcasting; their gradient rules are written as if shapes matched and
+`BinaryOp` sums each partial back to its input's own shape (`sum_to_op`).
+"""
+import math
+
+import numpy as np
+
+from .graph import Node, Op
+
+
+def shape_error(op, node, shapes, why):
+    shown = " and ".join(str(tuple(s)) for s in shapes)
+    return ValueError(f"{op.name} node '{node.name}': {why} (input shapes {shown})")
+
+
+def broadcast(op, node, shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise shape_error(op, node, shapes, "shapes do not broadcast") from None
+
+
+def reduce_axes(op, node, shape, axis):
+    """`axis` (None, int or tuple) as a sorted tuple of non-negative axes of `shape`."""
+    ndim = len(shape)
+    axes = range(ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    norm = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+            raise shape_error(op, node, [shape], f"axis {axis!r} is out of range")
+        norm.append(int(a) % ndim)
+    if len(set(norm)) != len(norm):
+        raise shape_error(op, node, [shape], f"axis {axis!r} repeats an axis")
+    return tuple(sorted(norm))
+
+
+def sum_to(value, shape):
+    """Sum `value` down to `shape` (the inverse of broadcasting `shape` up to value's)."""
+    if value.shape == shape:
+        return value
+    lead = value.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and value.shape[lead + i] != 1)
+    return np.sum(value, axis=axes, keepdims=True).reshape(shape)
+
+
+def stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r)
+
+
+def log_softmax(x):
+    z = x - np.max(x, axis=-1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+def softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def rows(shape):
+    return math.prod(shape[:-1])
+
+
+# --- elementwise ----------------------------------------------------------------------
+
+class BinaryOp(Op):
+    """`a <symbol> b` with numpy broadcasting; `vjp(a, b, y, g)` gives the partials."""
+
+    def __init__(self, name, symbol, fn, vjp):
+        self.name, self.symbol, self.fn, self.vjp = name, symbol, fn, vjp
+
+    def __call__(self, a, b):
+        return Node(self, [a, b], f"({a}{self.symbol}{b})")
+
+    def compute(self, node, vals):
+        return self.fn(vals[0], vals[1])
+
+    def gradient(self, node, g):
+        a, b = node.inputs
+        ga, gb = self.vjp(a, b, node, g)
+        return [sum_to_op(ga, a), sum_to_op(gb, b)]
+
+    def infer(self, node, shapes, dtypes):
+        return broadcast(self, node, shapes), np.result_type(*dtypes)
+
+
+class ConstOp(Op):
+    """`x` with a scalar constant `c` (`node.const_attr`); `vjp(x, c, y, g)`."""
+
+    def __init__(self, name, label, fn, vjp):
+        self.name, self.label, self.fn, self.vjp = name, label, fn, vjp
+
+    def __call__(self, x, c):
+        return Node(self, [x], self.label.format(x=x, c=f"{c:g}"), const_attr=float(c))
+
+    def compute(self, node, vals):
+        return self.fn(vals[0], node.const_attr)
+
+    def gradient(self, node, g):
+        return [self.vjp(node.inputs[0], node.const_attr, node, g)]
+
+    def infer(self, node, shapes, dtypes):
+        return shapes[0], dtypes[0]
+
+
+class UnaryOp(Op):
+    """`fn(x)` elementwise; `vjp(x, y, g)`."""
+
+    def __init__(self, name, fn, vjp):
+        self.name, self.fn, self.vjp = name, fn, vjp
+
+    def __call__(self, x):
+        return Node(self, [x], f"{self.name.capitalize()}({x})")
+
+    def compute(self, node, vals):
+        return self.fn(vals[0])
+
+    def gradient(self, node, g):
+        return [self.vjp(node.inputs[0], node, g)]
+
+    def infer(self, node, shapes, dtypes):
+        return shapes[0], dtypes[0]
+
+
+add_op = BinaryOp("add", "+", np.add, lambda a, b, y, g: (g, g))
+sub_op = BinaryOp("sub", "-", np.subtract, lambda a, b, y, g: (g, -g))
+mul_op = BinaryOp("mul", "*", np.multiply, lambda a, b, y, g: (g * b, g * a))
+div_op = BinaryOp("div", "/", np.true_divide, lambda a, b, y, g: (g / b, -(g * y / b)))
+
+add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c, lambda x, c, y, g: g)
+sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c, lambda x, c, y, g: g)
+rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x, lambda x, c, y, g: -g)
+mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c, lambda x, c, y, g: g * c)
+div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c, lambda x, c, y, g: g / c)
+rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
+                          lambda x, c, y, g: -(g * y / x))
+pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", lambda x, c: x ** c,
+                         lambda x, c, y, g: g * (x ** (c - 1) * c))
+
+neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g)
+exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y)
+ln_op = UnaryOp("ln", np.log, lambda x, y, g: g / x)
+log_op = ln_op
+sqrt_op = UnaryOp("sqrt", np.sqrt, lambda x, y, g: g / (y * 2))
+tanh_op = UnaryOp("tanh", np.tanh, lambda x, y, g: g * (1 - y * y))
+sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, lambda x, y, g: g * (y * (1 - y)))
+relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), lambda x, y, g: relu_grad_op(x, g))
+sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x))
+cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)))
+
+
+class ReluGradOp(Op):
+    """`g` where `x > 0`, else 0: the gradient of relu, as a node."""
+    name = "relu_grad"
+
+    def compute(self, node, vals):
+        x, g = vals
+        return np.where(x > 0, g, np.zeros((), g.dtype))
+
+    def gradient(self, node, g):
+        x = node.inputs[0]
+        return [zeroslike_op(x), relu_grad_op(x, g)]
+
+    def infer(self, node, shapes, dtypes):
+        if shapes[0] != shapes[1]:
+            raise shape_error(self, node, shapes, "shapes differ")
+        return shapes[1], dtypes[1]
+
+
+relu_grad_op = ReluGradOp()
+
+
+class FillLikeOp(Op):
+    """An array of `value` with the input's shape and dtype."""
+
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def compute(self, node, vals):
+        return np.full(vals[0].shape, self.value, vals[0].dtype)
+
+    def gradient(self, node, g):
+        return [zeroslike_op(node.inputs[0])]
+
+    def infer(self, node, shapes, dtypes):
+        return shapes[0], dtypes[0]
+
+
+oneslike_op = FillLikeOp("oneslike", 1.0)
+zeroslike_op = FillLikeOp("zeroslike", 0.0)
+
+
+# --- shape ops: broadcasting, reductions and reshapes ----------------------------------
+
+class BroadcastToOp(Op):
+    """`A` broadcast to the shape of `B`."""
+    name = "broadcast_to"
+
+    def compute(self, node, vals):
+        return np.broadcast_to(vals[0], vals[1].shape).copy()
+
+    def gradient(self, node, g):
+        a, b = node.inputs
+        return [sum_to_op(g, a), zeroslike_op(b)]
+
+    def infer(self, node, shapes, dtypes):
+        if broadcast(self, node, shapes) != tuple(shapes[1]):
+            raise shape_error(self, node, shapes, "first shape does not broadcast to the second")
+        return shapes[1], dtypes[0]
+
+
+class SumToOp(Op):
+    """`A` summed down to the shape of `B`: the adjoint of broadcasting."""
+    name = "sum_to"
+
+    def compute(self, node, vals):
+        return sum_to(vals[0], vals[1].shape)
+
+    def gradient(self, node, g):
+        a, b = node.inputs
+        return [broadcast_to_op(g, a), zeroslike_op(b)]
+
+    def infer(self, node, shapes, dtypes):
+        if broadcast(self, node, shapes) != tuple(shapes[0]):
+            raise shape_error(self, node, shapes, "second shape does not broadcast to the first")
+        return shapes[1], dtypes[0]
+
+
+broadcast_to_op = BroadcastToOp()
+sum_to_op = SumToOp()
+
+
+class ReduceOp(Op):
+    """Sum or mean over `axis` (None: all axes), numpy style."""
+
+    def __init__(self, name, mean):
+        self.name, self.mean = name, mean
+
+    def __call__(self, A, axis=None, keepdims=False):
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        return Node(self, [A], f"{self.name.capitalize()}({A})",
+                    attrs={"axis": axis, "keepdims": bool(keepdims)})
+
+    def compute(self, node, vals):
+        x = vals[0]
+        axes = reduce_axes(self, node, x.shape, node.attrs["axis"])
+        total = np.sum(x, axis=axes, keepdims=node.attrs["keepdims"])
+        if self.mean:  # numpy's mean is this sum divided by the count
+            total = total / math.prod(x.shape[a] for a in axes)
+        return total
+
+    def gradient(self, node, g):
+        return [unreduce_op(g, node.inputs[0], node.attrs, self.mean)]
+
+    def infer(self, node, shapes, dtypes):
+        shape = shapes[0]
+        axes = reduce_axes(self, node, shape, node.attrs["axis"])
+        if node.attrs["keepdims"]:
+            return tuple(1 if i in axes else n for i, n in enumerate(shape)), dtypes[0]
+        return tuple(n for i, n in enumerate(shape) if i not in axes), dtypes[0]
+
+
+reduce_sum_op = ReduceOp("reduce_sum", mean=False)
+reduce_mean_op = ReduceOp("reduce_mean", mean=True)
+
+
+class UnreduceOp(Op):
+    """The gradient of a reduction: `G` spread back over the reduced axes of `A`'s shape
+    (divided by the count for a mean)."""
+    name = "unreduce"
+
+    def __call__(self, G, A, attrs, mean):
+        return Node(self, [G, A], f"Unreduce({G},{A})", attrs=dict(attrs, mean=mean))
+
+    def compute(self, node, vals):
+        g, x = vals
+        axes = reduce_axes(self, node, x.shape, node.attrs["axis"])
+        if not node.attrs["keepdims"]:
+            g = np.expand_dims(g, axes)
+        if node.attrs["mean"]:
+            return np.broadcast_to(g, x.shape) / math.prod(x.shape[a] for a in axes)
+        return np.broadcast_to(g, x.shape).copy()
+
+    def gradient(self, node, g):
+        reduce = reduce_mean_op if node.attrs["mean"] else reduce_sum_op
+        return [reduce(g, axis=node.attrs["axis"], keepdims=node.attrs["keepdims"]),
+                zeroslike_op(node.inputs[1])]
+
+    def infer(self, node, shapes, dtypes):
+        reduced, _ = reduce_sum_op.infer(node, shapes[1:], dtypes[1:])
+        if tuple(shapes[0]) != reduced:
+            raise shape_error(self, node, shapes, f"gradient shape is not {reduced}")
+        return shapes[1], dtypes[0]
+
+
+unreduce_op = UnreduceOp()
+
+
+class ReshapeLikeOp(Op):
+    """`X` reshaped to the shape of `Y` (same number of elements)."""
+    name = "reshape_like"
+
+    def compute(self, node, vals):
+        return np.reshape(vals[0], vals[1].shape)
+
+    def gradient(self, node, g):
+        x, y = node.inputs
+        return [reshape_like_op(g, x), zeroslike_op(y)]
+
+    def infer(self, node, shapes, dtypes):
+        if math.prod(shapes[0]) != math.prod(shapes[1]):
+            raise shape_error(self, node, shapes, "sizes differ")
+        return shapes[1], dtypes[0]
+
+
+reshape_like_op = ReshapeLikeOp()
+
+
+# --- matmul -------------------------------------------------------------------------------
+
+def _matrix_shape(op, node, shape, role):
+    """A matmul operand's 2-D shape: a vector becomes a row (1, k) or a column (k, 1)."""
+    if len(shape) == 2:
+        return tuple(shape)
+    if len(shape) == 1:
+        return (1, shape[0]) if role == "row" else (shape[0], 1)
+    raise shape_error(op, node, [shape], "matmul takes 1-d or 2-d operands")
+
+
+class MatMulOp(Op):
+    """`op(A) @ op(B)` where op transposes a 2-d operand when trans_* is set.
+    1-d operands follow numpy's matmul (a vector is a row on the left, a column on the right)."""
+    name = "matmul"
+    symbol = "@"
+
+    def __call__(self, A, B, trans_A=False, trans_B=False):
+        return Node(self, [A, B], f"MatMul({A},{B},{trans_A},{trans_B})",
+                    attrs={"trans_A": bool(trans_A), "trans_B": bool(trans_B)})
+
+    def compute(self, node, vals):
+        a, b = vals
+        if node.attrs["trans_A"] and a.ndim == 2:
+            a = a.T
+        if node.attrs["trans_B"] and b.ndim == 2:
+            b = b.T
+        return np.matmul(a, b)
+
+    def gradient(self, node, g):
+        # In 2-d: dop(A) = G op(B)^T and dop(B) = op(A)^T G; vectors are lifted to matrices
+        # first (`as_matrix_op`) and the results reshaped back to the operands' shapes.
+        A, B = node.inputs
+        tA, tB = node.attrs["trans_A"], node.attrs["trans_B"]
+        A2 = as_matrix_op(A, "col" if tA else "row")
+        B2 = as_matrix_op(B, "row" if tB else "col")
+        G2 = as_matrix_op(g, "matmul_out", A, B)
+        dA = matmul_op(B2, G2, tB, True) if tA else matmul_op(G2, B2, False, not tB)
+        dB = matmul_op(G2, A2, True, tA) if tB else matmul_op(A2, G2, not tA, False)
+        return [reshape_like_op(dA, A), reshape_like_op(dB, B)]
+
+    def infer(self, node, shapes, dtypes):
+        sa, sb = shapes
+        if not (1 <= len(sa) <= 2 and 1 <= len(sb) <= 2):
+            raise shape_error(self, node, shapes, "matmul takes 1-d or 2-d operands")
+        a = tuple(reversed(sa)) if node.attrs["trans_A"] else tuple(sa)
+        b = tuple(reversed(sb)) if node.attrs["trans_B"] else tuple(sb)
+        if a[-1] != b[0]:
+            raise shape_error(self, node, shapes,
+                              f"inner dimensions differ ({a[-1]} vs {b[0]})")
+        return a[:-1] + b[1:], np.result_type(*dtypes)
+
+
+matmul_op = MatMulOp()
+
+
+class AsMatrixOp(Op):
+    """A matmul operand or output gradient viewed as a matrix (a reshape, no copy).
+
+    role "row"/"col": a vector becomes (1, k)/(k, 1).  role "matmul_out": the output
+    gradient of `A @ B` gets back the unit axes that vector operands dropped."""
+    name = "as_matrix"
+
+    def __call__(self, X, role, A=None, B=None):
+        inputs = [X] if A is None else [X, A, B]
+        return Node(self, inputs, f"AsMatrix({X})", attrs={"role": role})
+
+    def compute(self, node, vals):
+        shapes = [v.shape for v in vals]
+        shape, _ = self.infer(node, shapes, [v.dtype for v in vals])
+        return np.reshape(vals[0], shape)
+
+    def gradient(self, node, g):
+        return [reshape_like_op(g, node.inputs[0])] + [zeroslike_op(i) for i in node.inputs[1:]]
+
+    def infer(self, node, shapes, dtypes):
+        role = node.attrs["role"]
+        if role != "matmul_out":
+            return _matrix_shape(self, node, shapes[0], role), dtypes[0]
+        g, a, b = shapes
+        m = (1,) if len(a) == 1 else ()
+        n = (1,) if len(b) == 1 else ()
+        shape = m + tuple(g) + n
+        if len(shape) != 2:
+            raise shape_error(self, node, shapes, "not a matmul output gradient")
+        return shape, dtypes[0]
+
+
+as_matrix_op = AsMatrixOp()
+
+
+# --- softmax family (last axis) -------------------------------------------------------------
+
+class LastAxisOp(Op):
+    """An op over the last axis of its first input, which must not be empty."""
+
+    def __init__(self, name, fn, vjp):
+        self.name, self.fn, self.vjp = name, fn, vjp
+
+    def __call__(self, *inputs):
+        return Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})")
+
+    def compute(self, node, vals):
+        return self.fn(*vals)
+
+    def gradient(self, node, g):
+        return self.vjp(*node.inputs, node, g)
+
+    def infer(self, node, shapes, dtypes):
+        x = shapes[0]
+        if len(x) == 0 or x[-1] == 0:
+            raise shape_error(self, node, shapes, "needs a non-empty last axis")
+        if len(shapes) == 2 and tuple(shapes[1]) != tuple(x):
+            raise shape_error(self, node, shapes, "labels must have the logits' shape")
+        out = () if self is softmax_cross_entropy_op else tuple(x)
+        return out, np.result_type(*dtypes)
+
+
+def _sum_last(x):
+    return reduce_sum_op(x, axis=-1, keepdims=True)
+
+
+def _softmax_ce(logits, labels):
+    return -np.sum(labels * log_softmax(logits)) / rows(logits.shape)
+
+
+softmax_op = LastAxisOp("softmax", softmax, lambda x, y, g: [y * (g - _sum_last(g * y))])
+log_softmax_op = LastAxisOp("log_softmax", log_softmax,
+                            lambda x, y, g: [g - softmax_op(x) * _sum_last(g)])
+softmax_cross_entropy_op = LastAxisOp(
+    "softmax_cross_entropy", _softmax_ce,
+    lambda z, t, y, g: [(softmax_op(z) - t) * per_row_op(g, z),
+                        -(log_softmax_op(z) * per_row_op(g, z))])
+
+
+class PerRowOp(Op):
+    """`g / rows(Z)`, rows = the product of all but Z's last axis."""
+    name = "per_row"
+
+    def compute(self, node, vals):
+        return vals[0] / rows(vals[1].shape)
+
+    def gradient(self, node, g):
+        return [per_row_op(g, node.inputs[1]), zeroslike_op(node.inputs[1])]
+
+    def infer(self, node, shapes, dtypes):
+        if len(shapes[1]) == 0:
+            raise shape_error(self, node, shapes, "needs a non-0-d second input")
+        return shapes[0], dtypes[0]
+
+
+per_row_op = PerRowOp()

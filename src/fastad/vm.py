@@ -1,0 +1,221 @@
+"""The native VM: runs lowered programs in the C kernel (fastad._kernel, built by cffi).
+
+A `Plan` is one lowered program, cached per schedule and feed signature (shapes and
+dtypes).  A run binds the feeds, makes one C call (which releases the GIL) and copies
+the outputs out.
+
+Threads: an Executor may be used by several threads at once.  Plans are immutable
+once built; the mutable memory (arena and slot table) lives in a `Workspace`, and each
+run takes a workspace of its own from the plan's pool (list pop/append are atomic),
+creating one when all are busy.
+"""
+import ctypes
+import os
+
+import numpy as np
+import scipy_openblas32
+
+from .executor import as_feed
+from .lowering import Instr, Lowering
+from .memplan import ALIGN
+
+# Our OpenBLAS must be loaded before the kernel that links it (editable installs have
+# no rpath to it).
+ctypes.CDLL(os.path.join(scipy_openblas32.get_lib_dir(),
+                         scipy_openblas32.get_library(fullname=True)), mode=ctypes.RTLD_GLOBAL)
+from ._kernel import ffi, lib  # noqa: E402
+
+OPCODES = {ffi.string(lib.fa_opcode_names[i]).decode(): i for i in range(lib.fa_num_opcodes)}
+OPCODE_NAMES = {i: name for name, i in OPCODES.items()}
+
+
+def set_blas_threads(n):
+    """Threads of fastad's OpenBLAS (matmul).  The default is 1 (or $FASTAD_BLAS_THREADS):
+    numpy's own OpenBLAS pool and ours both spinning on the same cores collapses
+    throughput, so ours stays single-threaded unless asked."""
+    lib.fa_set_blas_threads(int(n))
+
+
+set_blas_threads(os.environ.get("FASTAD_BLAS_THREADS", "1"))
+
+
+class NativeVM:
+    def __init__(self, executor):
+        self.executor = executor
+        self.plans = {}   # (schedule, feed signature) -> Plan
+        self.last = None  # the plan of the previous run: tried first
+
+    def run(self, feed_dict):
+        plan = self.last
+        if plan is not None and len(feed_dict) == len(plan.feed_specs):
+            bufs = plan.bind(feed_dict)
+            if bufs is not None:
+                return plan.execute(bufs)
+        return self.run_slow(feed_dict)
+
+    def run_slow(self, feed_dict):
+        sched = self.executor.schedule(feed_dict)
+        vals = []
+        for node in sched.feeds:
+            v = as_feed(node, feed_dict[node])
+            vals.append(v if v.flags.c_contiguous and v.flags.aligned else v.copy())
+        signature = tuple((v.shape, v.dtype) for v in vals)
+        plan = self.plans.get((sched, signature))
+        if plan is None:
+            specs = sched.infer(signature)
+            plan = Plan(sched, specs, self.executor.eval_node_list)
+            self.plans[(sched, signature)] = plan
+        self.last = plan
+        return plan.execute([ffi.from_buffer(v) for v in vals])
+
+
+class Plan:
+    """One lowered, validated program and what a run needs to bind and unpack it."""
+
+    def __init__(self, sched, specs, eval_nodes):
+        low = Lowering(sched, specs, eval_nodes, OPCODES, lib.fa_maxdim)
+        self.feed_specs = [(node, *specs[node]) for node in sched.feeds]
+        self.feed_slots = [low.values[node].storage.index for node in sched.feeds]
+        self.n_slots = len(low.storages)
+        self.arena_bytes = low.arena_bytes
+        self.arena_storages = [s for s in low.storages if s.in_arena]
+        self.instrs = [s for s in low.steps if isinstance(s, Instr)]
+        self.prog = self.assemble(self.instrs, low.storages)
+        # native ranges and Python steps in program order; None when all is native
+        self.segments = self.split(low.steps) if len(self.instrs) < len(low.steps) else None
+        self.outputs = []  # per eval node: ("copy", k) | ("fresh", k) | ("dup", i)
+        self.copied, self.fresh, first = [], [], {}
+        for i, value in enumerate(low.outputs):
+            if id(value) in first:
+                self.outputs.append(("dup", first[id(value)]))
+                continue
+            first[id(value)] = i
+            group = self.copied if value.storage.kind == "output" else self.fresh
+            self.outputs.append(("copy" if group is self.copied else "fresh", len(group)))
+            group.append(value)
+        self.only_copies = all(kind == "copy" for kind, _ in self.outputs)
+        self.pool = []
+
+    @staticmethod
+    def assemble(instrs, storages):
+        prog = ffi.new("fa_instr[]", max(1, len(instrs)))
+        for p, ins in zip(prog, instrs):
+            p.op, p.dtype, p.out = ins.opcode, ins.dtype, ins.out.index
+            p.a = ins.a.index if ins.a is not None else -1
+            p.b = ins.b.index if ins.b is not None else -1
+            for key, val in ins.fields.items():
+                if key in ("shape", "sa", "sb", "so"):
+                    getattr(p, key)[0:len(val)] = val
+                else:
+                    setattr(p, key, val)
+        slot_bytes = ffi.new("int64_t[]", [s.nbytes for s in storages] or [0])
+        bad = ffi.new("int64_t *")
+        err = lib.fa_validate(prog, len(instrs), slot_bytes, len(storages), bad)
+        if err:  # a lowering bug, never a user error: say exactly where
+            ins = instrs[bad[0]] if bad[0] >= 0 else None
+            where = (f"instruction {bad[0]} ({OPCODE_NAMES.get(ins.opcode, ins.opcode)}) for "
+                     f"{ins.node.op.name} node '{ins.node.name}'" if ins else "slot table")
+            raise RuntimeError(f"fastad internal error: the VM rejected {where}: "
+                               f"{ffi.string(lib.fa_error_message(err)).decode()}")
+        return prog
+
+    @staticmethod
+    def split(steps):
+        segments, start, count = [], 0, 0
+        for step in steps:
+            if isinstance(step, Instr):
+                count += 1
+            else:
+                segments.append((start, count, step))
+                start = count
+        segments.append((start, count, None))
+        return segments
+
+    def bind(self, feed_dict):
+        """C buffers of the feeds when they match this plan's signature exactly, else None."""
+        bufs = []
+        try:
+            for node, shape, dtype in self.feed_specs:
+                v = feed_dict[node]
+                if type(v) is np.ndarray:
+                    if v.dtype is not dtype or v.shape != shape or not v.flags.aligned:
+                        return None
+                elif type(v) is not np.float64 or dtype is not _F64 or shape != ():
+                    return None  # numpy float64 scalars pass: the seed feeds labels so
+                bufs.append(ffi.from_buffer(v))
+        except (KeyError, ValueError):  # a different feed set, or a non-contiguous array
+            return None
+        return bufs
+
+    def execute(self, bufs):
+        pool = self.pool
+        ws = pool.pop() if pool else Workspace(self)
+        try:
+            slots = ws.slots
+            for index, buf in zip(self.feed_slots, bufs):
+                slots[index] = buf
+            fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
+            for value, arr in zip(self.fresh, fresh):
+                slots[value.storage.index] = ffi.from_buffer(arr)
+            if self.segments is None:
+                lib.fa_run(self.prog, 0, len(self.instrs), slots)
+            else:
+                self.run_segments(slots)
+            copied = [view.copy() for view in ws.out_views]
+        finally:
+            pool.append(ws)
+        if self.only_copies:
+            return copied
+        out = []
+        for kind, k in self.outputs:
+            out.append(copied[k] if kind == "copy" else fresh[k] if kind == "fresh"
+                       else out[k].copy())
+        return out
+
+    def run_segments(self, slots):
+        for start, end, step in self.segments:
+            if end > start:
+                lib.fa_run(self.prog, start, end, slots)
+            if step is not None:
+                run_python_step(step, slots)
+
+
+_F64 = np.dtype(np.float64)
+
+
+def array_at(slots, value):
+    """A numpy view of `value` in its slot."""
+    buf = ffi.buffer(slots[value.storage.index], value.storage.nbytes)
+    return np.frombuffer(buf, value.dtype).reshape(value.shape)
+
+
+def run_python_step(step, slots):
+    node = step.node
+    inputs = []
+    for value in step.inputs:
+        arr = array_at(slots, value)
+        arr.flags.writeable = False
+        inputs.append(arr)
+    with np.errstate(all="ignore"):
+        result = as_feed(node, node.op.compute(node, inputs))
+    out = step.value
+    if result.shape != out.shape:
+        raise ValueError(f"{node.op.name} node '{node.name}': compute returned shape "
+                         f"{result.shape}, but its inputs {[v.shape for v in step.inputs]} "
+                         f"give {out.shape}")
+    array_at(slots, out)[...] = result
+
+
+class Workspace:
+    """The mutable memory of one run: the arena, the slot table and output views."""
+
+    def __init__(self, plan):
+        self.arena = np.empty(plan.arena_bytes + ALIGN, np.uint8)
+        base = ffi.cast("char *", ffi.from_buffer(self.arena))
+        pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
+        self.slots = ffi.new("char *[]", max(1, plan.n_slots))
+        for s in plan.arena_storages:
+            self.slots[s.index] = base + pad + s.offset
+        self.out_views = [
+            self.arena[pad + v.storage.offset: pad + v.storage.offset + v.storage.nbytes]
+            .view(v.dtype).reshape(v.shape) for v in plan.copied]
