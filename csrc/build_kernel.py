@@ -4,8 +4,9 @@ setup.py names it in `cffi_modules`, so `pip install .` compiles `fastad._kernel
 The cdef below is the kernel's whole Python-visible surface; `...;` lets the C compiler
 fix the struct layout, so it cannot drift from csrc/vm.h.
 
-FASTAD_CFLAGS adds compiler flags (e.g. "-march=native" for a local build, or
-"-fsanitize=address,undefined" for a sanitizer build; see the README).
+FASTAD_CFLAGS adds compiler flags (e.g. "-march=native" for a local build; a wheel
+built so runs only on CPUs like this one).  FASTAD_SANITIZE=1 builds with AddressSanitizer
+and UndefinedBehaviorSanitizer (see the README for running the tests under it).
 """
 import os
 import shlex
@@ -35,6 +36,9 @@ void fa_set_blas_threads(int n);
 
 HEADERS = ["vm.h", "opcodes.h", "kernels.h", "vmath.h"]
 
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+            "-fno-omit-frame-pointer", "-g"] if os.environ.get("FASTAD_SANITIZE") else []
+
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
@@ -48,10 +52,10 @@ ffibuilder.set_source(
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library(), "m"],
     # an installed kernel finds the BLAS library in the scipy_openblas32 package beside it
-    extra_link_args=["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"],
+    extra_link_args=["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"] + SANITIZE,
     extra_compile_args=["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno",
                         "-Wall", "-Wextra", "-Wno-unused-parameter"]
-    + shlex.split(os.environ.get("FASTAD_CFLAGS", "")),
+    + SANITIZE + shlex.split(os.environ.get("FASTAD_CFLAGS", "")),
 )
 
 if __name__ == "__main__":

@@ -120,8 +120,10 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
     case K_SUM:
         a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
         out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
-        if (dense_bytes(1, ins->n, item) != out_bytes && !(ins->n == 0 && out_bytes == 0))
-            return E_SIZE;  /* the zeroed extent must be exactly what the loop writes */
+        if (out_bytes >= 0) {  /* the zeroed n elements and the loop's writes must both fit */
+            const int64_t zeroed = dense_bytes(1, ins->n, item);
+            out_bytes = zeroed < 0 ? -1 : zeroed > out_bytes ? zeroed : out_bytes;
+        }
         break;
     case K_MATMUL:
         uses_b = 1;
@@ -139,6 +141,8 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         b_bytes = dense_bytes(1, ins->n, item);
         break;
     }
+    if ((!uses_a && ins->a != -1) || (!uses_b && ins->b != -1))
+        return E_SLOT;  /* fa_run looks up every operand that is not -1 */
     int err = check_operand(ins->out, out_bytes, slot_bytes, n_slots);
     if (!err && uses_a)
         err = check_operand(ins->a, a_bytes, slot_bytes, n_slots);

@@ -1,8 +1,8 @@
 /*
  * vmath.h - array kernels for exp, log, tanh and sigmoid (float64 / float32).
  *
- * Header-only; every function is `static`.  Depends on <math.h>, <stdint.h>,
- * <string.h> only.  Written so that gcc -O3 (without -ffast-math, with
+ * Header-only; every function is `static`.  Depends on <math.h> and <stdint.h>
+ * only.  Written so that gcc -O3 (without -ffast-math, with
  * -ffp-contract=off) auto-vectorises the loops: the per-element functions are
  * branch-free (range reduction, polynomial, exponent bit manipulation, table
  * lookups that become gathers); special inputs are handled with selects.
@@ -37,7 +37,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 #if !defined(FA_VMATH_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) \
     && defined(__x86_64__) && defined(__linux__)
@@ -46,9 +45,12 @@
 #define FA_VMATH_CLONES
 #endif
 
-/* ---- bit casts (memcpy is the portable spelling; gcc turns it into moves) */
-static inline uint64_t fa__asu64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
-static inline double fa__asf64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+/* ---- bit casts.  Through a union (defined behaviour in C99 TC3 and C11, and
+ * documented by gcc) rather than memcpy, so that they stay plain register
+ * moves even when a build uses -fno-builtin. */
+typedef union { double f; uint64_t u; } fa__bits64;
+static inline uint64_t fa__asu64(double x) { fa__bits64 b; b.f = x; return b.u; }
+static inline double fa__asf64(uint64_t u) { fa__bits64 b; b.u = u; return b.f; }
 
 /* Selects.  All selects are bit blends with masks made by integer arithmetic
  * (sign bit of a difference), never `?:` or comparisons: without
@@ -306,7 +308,9 @@ static inline double fa__exp_core(double x, double *lo, uint64_t *kb)
  * for 1 <= field <= 2046 (garbage, but harmless, when out of range). */
 static inline double fa__pow2_field(uint64_t field) { return fa__asf64(field << 52); }
 
-static inline double fa__exp1(double x)
+/* exact_sub: round subnormal results exactly once (costs ~40 % more; the
+ * kernels use it only for blocks that contain an x < -708). */
+static inline double fa__exp1(double x, int exact_sub)
 {
     /* exp(x) = inf for x > 709.79 and 0 for x < -745.14: clamping keeps the
      * exponent arithmetic in range (a nan may get clamped; fixed at the end) */
@@ -318,14 +322,29 @@ static inline double fa__exp1(double x)
     double v = hi + lo;
     /* Scale by 2^m as 2^m1 * 2^m2 with m1 = floor(m/2), m2 = m - m1, both in
      * the normal range for -1077 <= m <= 1024.  The first product is exact,
-     * the second rounds once: to inf on overflow, to the subnormal grid on
-     * underflow (a second rounding, but the first was to 53 bits, so it only
-     * matters in ~2^(p-53) of cases for a p-bit subnormal). */
+     * the second is exact too for normal results and overflows to inf when it
+     * should; subnormal results are redone below. */
     uint64_t mb = kb >> 7;      /* m + 2048 */
     uint64_t m1b = mb >> 1;     /* floor(m/2) + 1024 */
     double s1 = fa__pow2_field(m1b - 1);       /* 2^m1 */
     double s2 = fa__pow2_field(mb - m1b - 1);  /* 2^m2 */
     double y = (v * s1) * s2;
+    if (exact_sub) { /* compile-time constant after inlining: no branch */
+    /* Subnormal results (x < -708.39): round once, directly on the subnormal
+     * grid.  With u = (hi + lo) * 2^(m+1022) < 1 (exact scaling), 1 + u has
+     * its last bit at 2^-52, i.e. at 2^-1074 once scaled back by 2^-1022; so
+     * round (1 + u) as a double-double to one double, subtract 1 (exact) and
+     * scale (exact). */
+    /* 2^(m+1022) where x < -708 (m <= -1021); 1.0 elsewhere, so that no lane
+     * computes with subnormals (which are very slow on x86) */
+    uint64_t is_sub = fa__mask_neg(xc + 708.0);
+    double sc = fa__pow2_field((is_sub & (mb - 3)) | (~is_sub & 1023));
+    double a = hi * sc, b = lo * sc;
+    double u = a + b, ue = (a - u) + b;           /* u + ue == a + b */
+    double h = 1.0 + u, he = ((1.0 - h) + u) + ue;
+    double ysub = ((h + he) - 1.0) * 0x1p-1022;
+    y = fa__blend(is_sub & fa__mask_neg(u - 1.0), ysub, y);
+    }
     return fa__blend(fa__mask_nan(x), x, y);
 }
 
@@ -447,7 +466,7 @@ static inline double fa__tanh1(double x)
  * is returned whenever A shows that F is within 1 ulp of the correctly
  * rounded value; otherwise A rounded is returned.  For |x| >= 700 F is used as
  * is (F = 1 or F = exp(x) to within 1e-300). */
-static inline double fa__sigmoid1(double x)
+static inline double fa__sigmoid1(double x, int exact_sub)
 {
     double ax = fa__abs(x);
     double nx = -ax;
@@ -455,14 +474,16 @@ static inline double fa__sigmoid1(double x)
     double lo;
     uint64_t kb;
     double hi = fa__exp_core(nx, &lo, &kb);
-    uint64_t mb = kb >> 7, m1b = mb >> 1;
-    double e = ((hi + lo) * fa__pow2_field(m1b - 1)) * fa__pow2_field(mb - m1b - 1);
+    uint64_t mb = kb >> 7;
+    double e = fa__exp1(nx, exact_sub);  /* recomputes the core: CSE'd by gcc */
     double r = 1.0 / (1.0 + e);
     uint64_t neg = fa__mask_top(fa__asu64(x));      /* !(x >= 0) but for -0 */
     double f = fa__blend(neg, e * r, r);            /* -0: e*r == r == 0.5 */
 
-    /* accurate A (meaningful for |x| < 700, where 2^m is normal) */
-    double sc = fa__pow2_field(mb - 1025);          /* 2^m */
+    /* accurate A, used for |x| < 700 only (2^m normal there; elsewhere 1.0 so
+     * that no lane computes with subnormals, which are very slow on x86) */
+    uint64_t small = fa__mask_neg(ax - 700.0);
+    double sc = fa__pow2_field((small & (mb - 1025)) | (~small & 1023)); /* 2^m */
     double e0 = hi * sc, e1 = lo * sc;
     double ehi = e0 + e1, elo = (e0 - ehi) + e1;    /* E = ehi + elo, normalised */
     double dhi = 1.0 + ehi;                         /* D = 1 + E */
@@ -483,7 +504,7 @@ static inline double fa__sigmoid1(double x)
     double bound = ((f - p1) + 0.5 * (p1 - p2)) * 0.9375;
     double d = fa__abs((f - q0) - qlo);             /* |F - A| */
     /* use A iff d > bound and |x| < 700 */
-    uint64_t use_a = fa__mask_neg(bound - d) & fa__mask_neg(ax - 700.0);
+    uint64_t use_a = fa__mask_neg(bound - d) & small;
     double y = fa__blend(use_a, q0 + qlo, f);
     return fa__blend(fa__mask_nan(x), x, y);
 }
@@ -491,25 +512,53 @@ static inline double fa__sigmoid1(double x)
 /* ------------------------------------------------------------------------ */
 /* Array kernels                                                            */
 /* ------------------------------------------------------------------------ */
-#define FA__VMATH_DEFINE(name, elem)                                          \
-    FA_VMATH_CLONES static void fa_v##name##_f64(const double *x, double *y,   \
-                                                 int64_t n)                    \
+/* Blocks of FA__BLOCK elements: exp and sigmoid first check (vectorised OR
+ * of sign bits) whether the block has an input whose result is subnormal, and
+ * only then use the slower exactly rounding element function. */
+#define FA__BLOCK 256
+
+#define FA__VMATH_DEFINE(name, elem, T, sfx)                                  \
+    FA_VMATH_CLONES static void fa_v##name##_##sfx(const T *x, T *y, int64_t n) \
     {                                                                          \
         for (int64_t i = 0; i < n; i++)                                        \
-            y[i] = elem(x[i]);                                                 \
-    }                                                                          \
-    FA_VMATH_CLONES static void fa_v##name##_f32(const float *x, float *y,     \
-                                                 int64_t n)                    \
+            y[i] = (T)elem((double)x[i]);                                      \
+    }
+/* risky(x): a double whose sign bit is set when x needs the careful path */
+#define FA__VMATH_DEFINE2(name, elem, risky, T, sfx)                          \
+    FA_VMATH_CLONES static void fa_v##name##_##sfx(const T *x, T *y, int64_t n) \
     {                                                                          \
-        for (int64_t i = 0; i < n; i++)                                        \
-            y[i] = (float)elem((double)x[i]);                                  \
+        for (int64_t i0 = 0; i0 < n; i0 += FA__BLOCK) {                        \
+            int64_t len = n - i0 < FA__BLOCK ? n - i0 : FA__BLOCK;             \
+            const T *xb = x + i0;                                              \
+            T *yb = y + i0;                                                    \
+            uint64_t acc = 0;                                                  \
+            for (int64_t i = 0; i < len; i++)                                  \
+                acc |= fa__asu64(risky((double)xb[i]));                        \
+            if (acc >> 63) {                                                   \
+                for (int64_t i = 0; i < len; i++)                              \
+                    yb[i] = (T)elem((double)xb[i], 1);                         \
+            } else {                                                           \
+                for (int64_t i = 0; i < len; i++)                              \
+                    yb[i] = (T)elem((double)xb[i], 0);                         \
+            }                                                                  \
+        }                                                                      \
     }
 
-FA__VMATH_DEFINE(exp, fa__exp1)
-FA__VMATH_DEFINE(log, fa__log1)
-FA__VMATH_DEFINE(tanh, fa__tanh1)
-FA__VMATH_DEFINE(sigmoid, fa__sigmoid1)
+#define FA__EXP_RISKY(x) ((x) + 708.0)                 /* x < -708 */
+#define FA__SIGMOID_RISKY(x) (708.0 - fa__abs(x))      /* |x| > 708 */
+
+FA__VMATH_DEFINE2(exp, fa__exp1, FA__EXP_RISKY, double, f64)
+FA__VMATH_DEFINE2(exp, fa__exp1, FA__EXP_RISKY, float, f32)
+FA__VMATH_DEFINE(log, fa__log1, double, f64)
+FA__VMATH_DEFINE(log, fa__log1, float, f32)
+FA__VMATH_DEFINE(tanh, fa__tanh1, double, f64)
+FA__VMATH_DEFINE(tanh, fa__tanh1, float, f32)
+FA__VMATH_DEFINE2(sigmoid, fa__sigmoid1, FA__SIGMOID_RISKY, double, f64)
+FA__VMATH_DEFINE2(sigmoid, fa__sigmoid1, FA__SIGMOID_RISKY, float, f32)
 
 #undef FA__VMATH_DEFINE
+#undef FA__VMATH_DEFINE2
+#undef FA__EXP_RISKY
+#undef FA__SIGMOID_RISKY
 
 #endif /* FA_VMATH_H */

@@ -14,5 +14,15 @@ from .ops import (
     tanh_op, unreduce_op, zeroslike_op,
 )
 from .executor import Executor
+from .forward import jvp
+from .gradcheck import GradientCheckError, check_gradients
+from .viz import draw, to_dot
+
+
+def set_blas_threads(n):
+    """Threads of fastad's OpenBLAS (matmul); 1 unless $FASTAD_BLAS_THREADS says otherwise."""
+    from .vm import set_blas_threads
+    set_blas_threads(n)
+
 
 __version__ = "0.1.0"

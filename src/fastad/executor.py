@@ -18,7 +18,7 @@ class Executor:
     "python" is the reference VM.  An Executor may be shared by several threads.
     """
 
-    def __init__(self, eval_node_list, backend="python"):
+    def __init__(self, eval_node_list, backend="native"):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         self.eval_node_list = list(eval_node_list)

@@ -79,10 +79,12 @@ def _const(value, symbol):
 
 
 class Op:
-    """How to compute a node (`compute`) and how to differentiate it (`gradient`).
+    """How to compute a node (`compute`) and how to differentiate it (`gradient` in
+    reverse mode, `jvp` in forward mode).
 
     Subclass it to add an op, as in the course: override `compute` and `gradient`,
-    optionally `infer` (output shape and dtype without computing).
+    optionally `jvp` (for `fastad.jvp`) and `infer` (output shape and dtype without
+    computing).
     """
     name = "op"
     symbol = "?"
@@ -98,6 +100,12 @@ class Op:
     def gradient(self, node, output_grad):
         """One gradient node per input, given the gradient node of `node`'s output."""
         raise NotImplementedError(f"{type(self).__name__}.gradient")
+
+    def jvp(self, node, input_tangents):
+        """The tangent node of `node` given one tangent node per input, None where an
+        input's tangent is zero (at least one is not); returns None for a zero tangent."""
+        raise NotImplementedError(f"{type(self).__name__}.jvp: op '{self.name}' has no forward-mode"
+                                  " rule; define jvp(node, input_tangents) to use fastad.jvp")
 
     def infer(self, node, shapes, dtypes):
         """Output (shape, dtype) for inputs of these shapes and dtypes; raises ValueError.

@@ -1,10 +1,14 @@
-"""The op table: every built-in op with its numpy forward rule, its shape rule and its
-gradient rule, side by side.
+"""The op table: every built-in op with its numpy forward rule, its shape rule, its
+gradient rule (reverse mode, `vjp`) and its tangent rule (forward mode, `jvp`), side by side.
 
-Gradient rules build nodes, so they are differentiable again.  Elementwise binary ops
-follow numpy broadcasting; their gradient rules are written as if shapes matched and
-`BinaryOp` sums each partial back to its input's own shape (`sum_to_op`).
+Gradient and tangent rules build nodes, so they are differentiable again.  Elementwise
+binary ops follow numpy broadcasting; their gradient rules are written as if shapes
+matched and `BinaryOp` sums each partial back to its input's own shape (`sum_to_op`).
+Their tangent rules give one term per input (the input's tangent times its partial) and
+`BinaryOp` broadcasts the sum of the terms up to the output's shape (`broadcast_to_op`).
+A tangent is None where it is zero, so forward mode builds no zero nodes.
 """
+import functools
 import math
 
 import numpy as np
@@ -68,13 +72,20 @@ def rows(shape):
     return math.prod(shape[:-1])
 
 
+def tangent_terms(rules, inputs, node, tangents):
+    """The sum of `rule(*inputs, node, t)` over the inputs whose tangent `t` is not zero."""
+    terms = [rule(*inputs, node, t) for rule, t in zip(rules, tangents) if t is not None]
+    return functools.reduce(add_op, terms)
+
+
 # --- elementwise ----------------------------------------------------------------------
 
 class BinaryOp(Op):
-    """`a <symbol> b` with numpy broadcasting; `vjp(a, b, y, g)` gives the partials."""
+    """`a <symbol> b` with numpy broadcasting; `vjp(a, b, y, g)` gives the partials,
+    `jvp` is one `(a, b, y, t) -> term` per input."""
 
-    def __init__(self, name, symbol, fn, vjp):
-        self.name, self.symbol, self.fn, self.vjp = name, symbol, fn, vjp
+    def __init__(self, name, symbol, fn, vjp, jvp):
+        self.name, self.symbol, self.fn, self.vjp, self.jvp_terms = name, symbol, fn, vjp, jvp
 
     def __call__(self, a, b):
         return Node(self, [a, b], f"({a}{self.symbol}{b})")
@@ -87,15 +98,19 @@ class BinaryOp(Op):
         ga, gb = self.vjp(a, b, node, g)
         return [sum_to_op(ga, a), sum_to_op(gb, b)]
 
+    def jvp(self, node, tangents):
+        # a lone term of add or sub has its input's shape, not the output's
+        return broadcast_to_op(tangent_terms(self.jvp_terms, node.inputs, node, tangents), node)
+
     def infer(self, node, shapes, dtypes):
         return broadcast(self, node, shapes), np.result_type(*dtypes)
 
 
 class ConstOp(Op):
-    """`x` with a scalar constant `c` (`node.const_attr`); `vjp(x, c, y, g)`."""
+    """`x` with a scalar constant `c` (`node.const_attr`); `vjp(x, c, y, g)`, `jvp(x, c, y, t)`."""
 
-    def __init__(self, name, label, fn, vjp):
-        self.name, self.label, self.fn, self.vjp = name, label, fn, vjp
+    def __init__(self, name, label, fn, vjp, jvp):
+        self.name, self.label, self.fn, self.vjp, self.jvp_rule = name, label, fn, vjp, jvp
 
     def __call__(self, x, c):
         return Node(self, [x], self.label.format(x=x, c=f"{c:g}"), const_attr=float(c))
@@ -106,15 +121,18 @@ class ConstOp(Op):
     def gradient(self, node, g):
         return [self.vjp(node.inputs[0], node.const_attr, node, g)]
 
+    def jvp(self, node, tangents):
+        return self.jvp_rule(node.inputs[0], node.const_attr, node, tangents[0])
+
     def infer(self, node, shapes, dtypes):
         return shapes[0], dtypes[0]
 
 
 class UnaryOp(Op):
-    """`fn(x)` elementwise; `vjp(x, y, g)`."""
+    """`fn(x)` elementwise; `vjp(x, y, g)`, `jvp(x, y, t)`."""
 
-    def __init__(self, name, fn, vjp):
-        self.name, self.fn, self.vjp = name, fn, vjp
+    def __init__(self, name, fn, vjp, jvp):
+        self.name, self.fn, self.vjp, self.jvp_rule = name, fn, vjp, jvp
 
     def __call__(self, x):
         return Node(self, [x], f"{self.name.capitalize()}({x})")
@@ -125,35 +143,53 @@ class UnaryOp(Op):
     def gradient(self, node, g):
         return [self.vjp(node.inputs[0], node, g)]
 
+    def jvp(self, node, tangents):
+        return self.jvp_rule(node.inputs[0], node, tangents[0])
+
     def infer(self, node, shapes, dtypes):
         return shapes[0], dtypes[0]
 
 
-add_op = BinaryOp("add", "+", np.add, lambda a, b, y, g: (g, g))
-sub_op = BinaryOp("sub", "-", np.subtract, lambda a, b, y, g: (g, -g))
-mul_op = BinaryOp("mul", "*", np.multiply, lambda a, b, y, g: (g * b, g * a))
-div_op = BinaryOp("div", "/", np.true_divide, lambda a, b, y, g: (g / b, -(g * y / b)))
+add_op = BinaryOp("add", "+", np.add, vjp=lambda a, b, y, g: (g, g),
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t))
+sub_op = BinaryOp("sub", "-", np.subtract, vjp=lambda a, b, y, g: (g, -g),
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t))
+mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a),
+                  jvp=(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t))
+div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
+                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)))
 
-add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c, lambda x, c, y, g: g)
-sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c, lambda x, c, y, g: g)
-rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x, lambda x, c, y, g: -g)
-mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c, lambda x, c, y, g: g * c)
-div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c, lambda x, c, y, g: g / c)
+add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c,
+                         vjp=lambda x, c, y, g: g, jvp=lambda x, c, y, t: t)
+sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c,
+                         vjp=lambda x, c, y, g: g, jvp=lambda x, c, y, t: t)
+rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x,
+                          vjp=lambda x, c, y, g: -g, jvp=lambda x, c, y, t: -t)
+mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c,
+                         vjp=lambda x, c, y, g: g * c, jvp=lambda x, c, y, t: t * c)
+div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c,
+                         vjp=lambda x, c, y, g: g / c, jvp=lambda x, c, y, t: t / c)
 rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
-                          lambda x, c, y, g: -(g * y / x))
+                          vjp=lambda x, c, y, g: -(g * y / x), jvp=lambda x, c, y, t: -(t * y / x))
 pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", lambda x, c: x ** c,
-                         lambda x, c, y, g: g * (x ** (c - 1) * c))
+                         vjp=lambda x, c, y, g: g * (x ** (c - 1) * c),
+                         jvp=lambda x, c, y, t: t * (x ** (c - 1) * c))
 
-neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g)
-exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y)
-ln_op = UnaryOp("ln", np.log, lambda x, y, g: g / x)
+neg_op = UnaryOp("neg", np.negative, vjp=lambda x, y, g: -g, jvp=lambda x, y, t: -t)
+exp_op = UnaryOp("exp", np.exp, vjp=lambda x, y, g: g * y, jvp=lambda x, y, t: t * y)
+ln_op = UnaryOp("ln", np.log, vjp=lambda x, y, g: g / x, jvp=lambda x, y, t: t / x)
 log_op = ln_op
-sqrt_op = UnaryOp("sqrt", np.sqrt, lambda x, y, g: g / (y * 2))
-tanh_op = UnaryOp("tanh", np.tanh, lambda x, y, g: g * (1 - y * y))
-sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, lambda x, y, g: g * (y * (1 - y)))
-relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), lambda x, y, g: relu_grad_op(x, g))
-sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x))
-cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)))
+sqrt_op = UnaryOp("sqrt", np.sqrt, vjp=lambda x, y, g: g / (y * 2), jvp=lambda x, y, t: t / (y * 2))
+tanh_op = UnaryOp("tanh", np.tanh, vjp=lambda x, y, g: g * (1 - y * y),
+                  jvp=lambda x, y, t: t * (1 - y * y))
+sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, vjp=lambda x, y, g: g * (y * (1 - y)),
+                     jvp=lambda x, y, t: t * (y * (1 - y)))
+relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), vjp=lambda x, y, g: relu_grad_op(x, g),
+                  jvp=lambda x, y, t: relu_grad_op(x, t))
+sin_op = UnaryOp("sin", np.sin, vjp=lambda x, y, g: g * cos_op(x),
+                 jvp=lambda x, y, t: t * cos_op(x))
+cos_op = UnaryOp("cos", np.cos, vjp=lambda x, y, g: -(g * sin_op(x)),
+                 jvp=lambda x, y, t: -(t * sin_op(x)))
 
 
 class ReluGradOp(Op):
@@ -167,6 +203,11 @@ class ReluGradOp(Op):
     def gradient(self, node, g):
         x = node.inputs[0]
         return [zeroslike_op(x), relu_grad_op(x, g)]
+
+    def jvp(self, node, tangents):
+        # x only places the kink: its tangent contributes nothing
+        t = tangents[1]
+        return None if t is None else relu_grad_op(node.inputs[0], t)
 
     def infer(self, node, shapes, dtypes):
         if shapes[0] != shapes[1]:
@@ -189,6 +230,9 @@ class FillLikeOp(Op):
     def gradient(self, node, g):
         return [zeroslike_op(node.inputs[0])]
 
+    def jvp(self, node, tangents):
+        return None  # a constant
+
     def infer(self, node, shapes, dtypes):
         return shapes[0], dtypes[0]
 
@@ -210,6 +254,10 @@ class BroadcastToOp(Op):
         a, b = node.inputs
         return [sum_to_op(g, a), zeroslike_op(b)]
 
+    def jvp(self, node, tangents):
+        t = tangents[0]  # B only lends its shape
+        return None if t is None else broadcast_to_op(t, node.inputs[1])
+
     def infer(self, node, shapes, dtypes):
         if broadcast(self, node, shapes) != tuple(shapes[1]):
             raise shape_error(self, node, shapes, "first shape does not broadcast to the second")
@@ -226,6 +274,10 @@ class SumToOp(Op):
     def gradient(self, node, g):
         a, b = node.inputs
         return [broadcast_to_op(g, a), zeroslike_op(b)]
+
+    def jvp(self, node, tangents):
+        t = tangents[0]  # B only lends its shape
+        return None if t is None else sum_to_op(t, node.inputs[1])
 
     def infer(self, node, shapes, dtypes):
         if broadcast(self, node, shapes) != tuple(shapes[0]):
@@ -259,6 +311,9 @@ class ReduceOp(Op):
 
     def gradient(self, node, g):
         return [unreduce_op(g, node.inputs[0], node.attrs, self.mean)]
+
+    def jvp(self, node, tangents):
+        return self(tangents[0], axis=node.attrs["axis"], keepdims=node.attrs["keepdims"])
 
     def infer(self, node, shapes, dtypes):
         shape = shapes[0]
@@ -294,6 +349,10 @@ class UnreduceOp(Op):
         return [reduce(g, axis=node.attrs["axis"], keepdims=node.attrs["keepdims"]),
                 zeroslike_op(node.inputs[1])]
 
+    def jvp(self, node, tangents):
+        t = tangents[0]  # A only lends its shape
+        return None if t is None else unreduce_op(t, node.inputs[1], node.attrs, node.attrs["mean"])
+
     def infer(self, node, shapes, dtypes):
         reduced, _ = reduce_sum_op.infer(node, shapes[1:], dtypes[1:])
         if tuple(shapes[0]) != reduced:
@@ -314,6 +373,10 @@ class ReshapeLikeOp(Op):
     def gradient(self, node, g):
         x, y = node.inputs
         return [reshape_like_op(g, x), zeroslike_op(y)]
+
+    def jvp(self, node, tangents):
+        t = tangents[0]  # Y only lends its shape
+        return None if t is None else reshape_like_op(t, node.inputs[1])
 
     def infer(self, node, shapes, dtypes):
         if math.prod(shapes[0]) != math.prod(shapes[1]):
@@ -365,6 +428,13 @@ class MatMulOp(Op):
         dB = matmul_op(G2, A2, True, tA) if tB else matmul_op(A2, G2, not tA, False)
         return [reshape_like_op(dA, A), reshape_like_op(dB, B)]
 
+    def jvp(self, node, tangents):
+        # bilinear: d(op(A) op(B)) = op(dA) op(B) + op(A) op(dB)
+        flags = node.attrs["trans_A"], node.attrs["trans_B"]
+        return tangent_terms((lambda A, B, y, t: matmul_op(t, B, *flags),
+                              lambda A, B, y, t: matmul_op(A, t, *flags)),
+                             node.inputs, node, tangents)
+
     def infer(self, node, shapes, dtypes):
         sa, sb = shapes
         if not (1 <= len(sa) <= 2 and 1 <= len(sb) <= 2):
@@ -399,6 +469,10 @@ class AsMatrixOp(Op):
     def gradient(self, node, g):
         return [reshape_like_op(g, node.inputs[0])] + [zeroslike_op(i) for i in node.inputs[1:]]
 
+    def jvp(self, node, tangents):
+        t = tangents[0]  # A and B only lend their shapes
+        return None if t is None else as_matrix_op(t, node.attrs["role"], *node.inputs[1:])
+
     def infer(self, node, shapes, dtypes):
         role = node.attrs["role"]
         if role != "matmul_out":
@@ -418,10 +492,11 @@ as_matrix_op = AsMatrixOp()
 # --- softmax family (last axis) -------------------------------------------------------------
 
 class LastAxisOp(Op):
-    """An op over the last axis of its first input, which must not be empty."""
+    """An op over the last axis of its first input, which must not be empty;
+    `vjp(*inputs, y, g)` gives the partials, `jvp` is one `(*inputs, y, t) -> term` per input."""
 
-    def __init__(self, name, fn, vjp):
-        self.name, self.fn, self.vjp = name, fn, vjp
+    def __init__(self, name, fn, vjp, jvp):
+        self.name, self.fn, self.vjp, self.jvp_terms = name, fn, vjp, jvp
 
     def __call__(self, *inputs):
         return Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})")
@@ -431,6 +506,9 @@ class LastAxisOp(Op):
 
     def gradient(self, node, g):
         return self.vjp(*node.inputs, node, g)
+
+    def jvp(self, node, tangents):
+        return tangent_terms(self.jvp_terms, node.inputs, node, tangents)
 
     def infer(self, node, shapes, dtypes):
         x = shapes[0]
@@ -450,13 +528,19 @@ def _softmax_ce(logits, labels):
     return -np.sum(labels * log_softmax(logits)) / rows(logits.shape)
 
 
-softmax_op = LastAxisOp("softmax", softmax, lambda x, y, g: [y * (g - _sum_last(g * y))])
+softmax_op = LastAxisOp("softmax", softmax, vjp=lambda x, y, g: [y * (g - _sum_last(g * y))],
+                        jvp=(lambda x, y, t: y * (t - _sum_last(t * y)),))
 log_softmax_op = LastAxisOp("log_softmax", log_softmax,
-                            lambda x, y, g: [g - softmax_op(x) * _sum_last(g)])
+                            vjp=lambda x, y, g: [g - softmax_op(x) * _sum_last(g)],
+                            jvp=(lambda x, y, t: t - _sum_last(softmax_op(x) * t),))
+# The logits' rule is the derivative where label rows sum to 1 (see the op's contract);
+# the tangent rule is its transpose, so forward and reverse mode agree for any labels.
 softmax_cross_entropy_op = LastAxisOp(
     "softmax_cross_entropy", _softmax_ce,
-    lambda z, t, y, g: [(softmax_op(z) - t) * per_row_op(g, z),
-                        -(log_softmax_op(z) * per_row_op(g, z))])
+    vjp=lambda z, t, y, g: [(softmax_op(z) - t) * per_row_op(g, z),
+                            -(log_softmax_op(z) * per_row_op(g, z))],
+    jvp=(lambda z, labels, y, t: per_row_op(reduce_sum_op((softmax_op(z) - labels) * t), z),
+         lambda z, labels, y, t: -per_row_op(reduce_sum_op(log_softmax_op(z) * t), z)))
 
 
 class PerRowOp(Op):
@@ -468,6 +552,10 @@ class PerRowOp(Op):
 
     def gradient(self, node, g):
         return [per_row_op(g, node.inputs[1]), zeroslike_op(node.inputs[1])]
+
+    def jvp(self, node, tangents):
+        t = tangents[0]  # Z only lends its shape
+        return None if t is None else per_row_op(t, node.inputs[1])
 
     def infer(self, node, shapes, dtypes):
         if len(shapes[1]) == 0:

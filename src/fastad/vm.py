@@ -48,25 +48,26 @@ class NativeVM:
     def run(self, feed_dict):
         plan = self.last
         if plan is not None and len(feed_dict) == len(plan.feed_specs):
-            bufs = plan.bind(feed_dict)
-            if bufs is not None:
-                return plan.execute(bufs)
+            out = plan.run(feed_dict)
+            if out is not None:
+                return out
         return self.run_slow(feed_dict)
 
     def run_slow(self, feed_dict):
+        """Converts the feeds, finds or builds the plan for their signature, runs it."""
         sched = self.executor.schedule(feed_dict)
-        vals = []
+        vals = {}
         for node in sched.feeds:
             v = as_feed(node, feed_dict[node])
-            vals.append(v if v.flags.c_contiguous and v.flags.aligned else v.copy())
-        signature = tuple((v.shape, v.dtype) for v in vals)
+            vals[node] = v if v.flags.c_contiguous and v.flags.aligned else v.copy()
+        signature = tuple((v.shape, v.dtype) for v in vals.values())
         plan = self.plans.get((sched, signature))
         if plan is None:
             specs = sched.infer(signature)
             plan = Plan(sched, specs, self.executor.eval_node_list)
             self.plans[(sched, signature)] = plan
         self.last = plan
-        return plan.execute([ffi.from_buffer(v) for v in vals])
+        return plan.run(vals)
 
 
 class Plan:
@@ -74,13 +75,14 @@ class Plan:
 
     def __init__(self, sched, specs, eval_nodes):
         low = Lowering(sched, specs, eval_nodes, OPCODES, lib.fa_maxdim)
-        self.feed_specs = [(node, *specs[node]) for node in sched.feeds]
-        self.feed_slots = [low.values[node].storage.index for node in sched.feeds]
+        self.feed_specs = [(node, *specs[node], low.values[node].storage.index)
+                           for node in sched.feeds]
         self.n_slots = len(low.storages)
+        self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
         self.arena_storages = [s for s in low.storages if s.in_arena]
         self.instrs = [s for s in low.steps if isinstance(s, Instr)]
-        self.prog = self.assemble(self.instrs, low.storages)
+        self.prog = self.assemble(self.instrs, self.slot_bytes)
         # native ranges and Python steps in program order; None when all is native
         self.segments = self.split(low.steps) if len(self.instrs) < len(low.steps) else None
         self.outputs = []  # per eval node: ("copy", k) | ("fresh", k) | ("dup", i)
@@ -97,7 +99,7 @@ class Plan:
         self.pool = []
 
     @staticmethod
-    def assemble(instrs, storages):
+    def assemble(instrs, slot_bytes):
         prog = ffi.new("fa_instr[]", max(1, len(instrs)))
         for p, ins in zip(prog, instrs):
             p.op, p.dtype, p.out = ins.opcode, ins.dtype, ins.out.index
@@ -108,9 +110,9 @@ class Plan:
                     getattr(p, key)[0:len(val)] = val
                 else:
                     setattr(p, key, val)
-        slot_bytes = ffi.new("int64_t[]", [s.nbytes for s in storages] or [0])
         bad = ffi.new("int64_t *")
-        err = lib.fa_validate(prog, len(instrs), slot_bytes, len(storages), bad)
+        err = lib.fa_validate(prog, len(instrs), ffi.new("int64_t[]", slot_bytes or [0]),
+                              len(slot_bytes), bad)
         if err:  # a lowering bug, never a user error: say exactly where
             ins = instrs[bad[0]] if bad[0] >= 0 else None
             where = (f"instruction {bad[0]} ({OPCODE_NAMES.get(ins.opcode, ins.opcode)}) for "
@@ -131,29 +133,14 @@ class Plan:
         segments.append((start, count, None))
         return segments
 
-    def bind(self, feed_dict):
-        """C buffers of the feeds when they match this plan's signature exactly, else None."""
-        bufs = []
-        try:
-            for node, shape, dtype in self.feed_specs:
-                v = feed_dict[node]
-                if type(v) is np.ndarray:
-                    if v.dtype is not dtype or v.shape != shape or not v.flags.aligned:
-                        return None
-                elif type(v) is not np.float64 or dtype is not _F64 or shape != ():
-                    return None  # numpy float64 scalars pass: the seed feeds labels so
-                bufs.append(ffi.from_buffer(v))
-        except (KeyError, ValueError):  # a different feed set, or a non-contiguous array
-            return None
-        return bufs
-
-    def execute(self, bufs):
+    def run(self, feed_dict):
+        """The outputs, or None when the feeds don't match this plan's signature."""
         pool = self.pool
         ws = pool.pop() if pool else Workspace(self)
         try:
+            if not ws.bind(feed_dict, self.feed_specs):
+                return None
             slots = ws.slots
-            for index, buf in zip(self.feed_slots, bufs):
-                slots[index] = buf
             fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
             for value, arr in zip(self.fresh, fresh):
                 slots[value.storage.index] = ffi.from_buffer(arr)
@@ -210,6 +197,7 @@ class Workspace:
     """The mutable memory of one run: the arena, the slot table and output views."""
 
     def __init__(self, plan):
+        self.bound = [None] * len(plan.feed_specs)  # the feed objects the slots point into
         self.arena = np.empty(plan.arena_bytes + ALIGN, np.uint8)
         base = ffi.cast("char *", ffi.from_buffer(self.arena))
         pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
@@ -219,3 +207,30 @@ class Workspace:
         self.out_views = [
             self.arena[pad + v.storage.offset: pad + v.storage.offset + v.storage.nbytes]
             .view(v.dtype).reshape(v.shape) for v in plan.copied]
+
+    def bind(self, feed_dict, feed_specs):
+        """Points the feed slots at the fed arrays; False when a feed is missing or its
+        shape, dtype or layout differs from the plan's.  A slot still pointing into the
+        same (live, referenced) object is left as it is: that skips `from_buffer`, the
+        dearest step of a small run."""
+        slots, bound = self.slots, self.bound
+        try:
+            for i, (node, shape, dtype, slot) in enumerate(feed_specs):
+                v = feed_dict[node]
+                if type(v) is np.ndarray:
+                    if v.dtype is not dtype or v.shape != shape:
+                        return False
+                    if v is not bound[i]:
+                        if not v.flags.aligned:
+                            return False
+                        slots[slot] = ffi.from_buffer(v)  # ValueError when not contiguous
+                        bound[i] = v
+                elif type(v) is np.float64 and dtype is _F64 and shape == ():
+                    if v is not bound[i]:  # numpy scalars: the seed feeds labels so
+                        slots[slot] = ffi.from_buffer(v)
+                        bound[i] = v
+                else:
+                    return False
+        except (KeyError, ValueError):  # another feed set, or a non-contiguous array
+            return False
+        return True
