@@ -61,7 +61,7 @@ def train(n=100, lr=0.1, epochs=100, backend="native", seed=0, progress=False):
     epoch_range = range(epochs)
     if tqdm is not None:
         epoch_range = tqdm(epoch_range, desc=f"logistic regression ({backend})",
-                           disable=not progress)
+                           disable=None if progress else True)  # None: off unless a tty
     for _ in epoch_range:
         total = 0.0
         for i in range(n):

@@ -35,6 +35,13 @@ class Executor:
         """The values of `eval_node_list`, as a list of new numpy arrays."""
         return self._vm.run(feed_dict)
 
+    def disassemble(self, feed_dict):
+        """The native program this executor runs for feeds like these, as text."""
+        if self.backend != "native":
+            raise ValueError("only the native backend lowers the graph to a program")
+        self.run(feed_dict)
+        return self._vm.last.disassemble()
+
     def schedule(self, feed_dict):
         key = frozenset(feed_dict)
         sched = self._schedules.get(key)

@@ -166,8 +166,9 @@ class Lowering:
 
     def unary(self, node, ins):
         out = self.new_value(node)
+        const = {} if node.const_attr is None else {"c": node.const_attr}
         self.emit(node, node.op.name.upper(), out.dtype, out, ins[0], inplace=ins,
-                  n=math.prod(out.shape), c=node.const_attr or 0.0)
+                  n=math.prod(out.shape), **const)
 
     def binary(self, node, ins):
         shape, dtype = self.specs[node]
@@ -188,8 +189,8 @@ class Lowering:
         """`src` (of `keep_shape`, unit axes where it is spread) broadcast to the node's
         shape, then divided by `divide_by`; an alias when nothing changes."""
         shape, dtype = self.specs[node]
-        if tuple(keep_shape) == tuple(shape) and divide_by in (None, 1):
-            return self.alias(node, src)
+        if math.prod(keep_shape) == math.prod(shape) and divide_by in (None, 1):
+            return self.alias(node, src)  # only unit axes appear: a reshape
         fields = self.loop(shape, sa=broadcast_strides(keep_shape, shape),
                            so=contiguous_strides(shape))
         if fields is None:
@@ -202,8 +203,8 @@ class Lowering:
     def total(self, node, src, summed, divide_by=None):
         """`src` summed over the axes in `summed`, divided by `divide_by`."""
         shape, dtype = self.specs[node]
-        if not summed and divide_by in (None, 1):
-            return self.alias(node, src)
+        if math.prod(src.shape[d] for d in summed) == 1 and divide_by in (None, 1):
+            return self.alias(node, src)  # only unit axes are summed: a reshape
         kept = [1 if d in summed else n for d, n in enumerate(src.shape)]
         so = [0 if d in summed else s for d, s in enumerate(contiguous_strides(kept))]
         fields = self.loop(src.shape, sa=contiguous_strides(src.shape), so=so)

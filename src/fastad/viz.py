@@ -51,7 +51,7 @@ def to_dot(nodes, gradients=True, feed_dict=None):
 
     lines = ["digraph fastad {", "  ranksep=0.3; nodesep=0.25;",
              "  node [fontname=Helvetica, fontsize=11, height=0.3];",
-             "  edge [arrowsize=0.7, fontsize=9, fontcolor=gray40];"]
+             "  edge [arrowsize=0.7, labelfontsize=9, labelfontcolor=gray40];"]
     grad_lines = []
     for n in order:
         attrs = _node_attrs(n, n in in_forward, marks.get(n), shapes)
@@ -64,7 +64,7 @@ def to_dot(nodes, gradients=True, feed_dict=None):
     for n in order:
         ordered = len(n.inputs) > 1 and n.op not in (add_op, mul_op)
         for pos, i in enumerate(n.inputs):
-            attrs = [f'label="{pos}"'] if ordered else []
+            attrs = [f'headlabel="{pos}"'] if ordered else []
             if n not in in_forward:
                 attrs += ["style=dashed", f'color="{GRADIENT_COLOR}"']
             lines.append(f"  {ids[i]} -> {ids[n]}" + (f" [{', '.join(attrs)}];" if attrs else ";"))

@@ -98,6 +98,23 @@ class Plan:
         self.only_copies = all(kind == "copy" for kind, _ in self.outputs)
         self.pool = []
 
+    def disassemble(self):
+        """The program as text: one line per instruction or Python step."""
+        lines = [f"# {len(self.instrs)} instructions, {self.n_slots} slots, "
+                 f"arena {self.arena_bytes} bytes"]
+        steps = iter(self.instrs)
+        for start, end, step in self.segments or [(0, len(self.instrs), None)]:
+            for i in range(start, end):
+                ins = next(steps)
+                operands = ", ".join(f"s{s.index}" for s in (ins.a, ins.b) if s is not None)
+                extra = " ".join(f"{k}={v}" for k, v in ins.fields.items() if k != "ndim")
+                lines.append(f"{i:4d} {OPCODE_NAMES[ins.opcode]:<12} {('f32', 'f64')[ins.dtype]}"
+                             f" s{ins.out.index} <- {operands:<10} {extra:<40} # {_short(ins.node)}")
+            if step is not None:
+                lines.append(f"     PYTHON       s{step.out.index} <- "
+                             f"{', '.join(f's{v.storage.index}' for v in step.inputs)}  # {_short(step.node)}")
+        return "\n".join(lines)
+
     @staticmethod
     def assemble(instrs, slot_bytes):
         prog = ffi.new("fa_instr[]", max(1, len(instrs)))
@@ -168,6 +185,11 @@ class Plan:
 
 
 _F64 = np.dtype(np.float64)
+
+
+def _short(node, width=60):
+    name = node.name
+    return name if len(name) <= width else name[:width // 2 - 2] + " .. " + name[-width // 2 + 2:]
 
 
 def array_at(slots, value):

@@ -1,0 +1,74 @@
+"""`python -m fastad.bench` in its quick mode: every workload and executor is timed, and
+every executor agrees with the reference."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastad import bench
+
+
+def test_quick_run_writes_full_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    argv = ["--quick", "--json", str(path)]
+    have_matplotlib = bench.importlib.util.find_spec("matplotlib") is not None
+    if have_matplotlib:
+        argv += ["--plot", str(tmp_path / "bench.png")]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "QUICK mode" in out and "W5 on 100,000 elements" in out
+
+    report = json.loads(path.read_text())
+    assert report["quick"] is True
+    assert report["machine"]["cpu"] and report["machine"]["numpy"]
+    assert report["threads"]["fastad_blas"] == 1
+    assert set(report["workloads"]) == {w.name for w in bench.WORKLOADS}
+    for name, res in report["workloads"].items():
+        assert res["agree"] is True, (name, res["mismatches"])
+        assert set(res["executors"]) == set(bench.EXECUTORS)
+        for executor, stats in res["executors"].items():
+            assert 0 < stats["q1_us"] <= stats["median_us"] <= stats["q3_us"], (name, executor)
+            assert stats["repeats"] == bench.QUICK.repeats and stats["steps_per_repeat"] >= 1
+        assert res["python_over_native"] > 0 and res["native_over_numpy"] > 0
+    if have_matplotlib:
+        assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_disagreement_fails_clearly(monkeypatch, capsys):
+    def wrong(arrays):
+        loss, gw, gb = bench.logreg_one_numpy.__wrapped__(arrays)
+        return [loss, gw * 1.01, gb]
+
+    wrong.__wrapped__ = None
+    original = bench.logreg_one_numpy
+    wrong.__wrapped__ = original
+    monkeypatch.setattr(bench, "logreg_one_numpy", wrong)
+    assert bench.main(["--quick", "--workload", "w1"]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED W1: numpy disagrees with the python executor: d/dw" in captured.err
+    assert "NO" in captured.out
+
+
+def test_missing_peer_and_tqdm_are_skipped(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
+    monkeypatch.setattr(bench.importlib.util, "find_spec",
+                        lambda name: None if name == "torch" else find_spec(name))
+    assert bench.main(["--quick", "--workload", "W1", "--peers", "torch"]) == 0
+    assert "note: peer torch skipped: not installed (pip install torch)" in capsys.readouterr().out
+
+
+find_spec = bench.importlib.util.find_spec
+
+
+def test_bad_arguments_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--workload", "W9"])
+    assert exit_.value.code == 2
+    assert "unknown workload w9" in capsys.readouterr().err
+
+
+def test_module_runs_as_a_script():
+    done = subprocess.run([sys.executable, "-m", "fastad.bench", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "W5f" in done.stdout

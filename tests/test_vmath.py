@@ -1,0 +1,306 @@
+"""Tests for csrc/vmath.h (vectorisable exp/log/tanh/sigmoid kernels).
+
+The header is compiled on the fly into a small cffi API-mode module (once per
+session).  Truth is computed with numpy's long double (x86 80-bit) functions
+and rounded once; "ulp" below counts representable numbers between two
+results (np.testing.assert_array_max_ulp).
+"""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+cffi = pytest.importorskip("cffi")
+
+CSRC = pathlib.Path(__file__).resolve().parent.parent / "csrc"
+FUNCS = ("exp", "log", "tanh", "sigmoid")
+CTYPE = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}
+SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
+LD = np.longdouble
+
+pytestmark = pytest.mark.skipif(
+    np.finfo(LD).nmant < 63, reason="needs x86 80-bit long double for the truth"
+)
+
+
+def _build(tmpdir, modname, defines=()):
+    ffi = cffi.FFI()
+    ffi.cdef(
+        "\n".join(
+            f"void fa_v{f}_{s}(const {c} *x, {c} *y, int64_t n);"
+            for f in FUNCS
+            for s, c in (("f64", "double"), ("f32", "float"))
+        )
+    )
+    src = "".join(f"#define {d}\n" for d in defines) + '#include "vmath.h"\n'
+    ffi.set_source(
+        modname,
+        src,
+        include_dirs=[str(CSRC)],
+        extra_compile_args=["-O3", "-ffp-contract=off", "-std=gnu99"],
+    )
+    path = ffi.compile(tmpdir=str(tmpdir))
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def vm(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("vmath"), "_fa_vmath_test")
+
+
+@pytest.fixture(scope="session")
+def vm_noclones(tmp_path_factory):
+    return _build(
+        tmp_path_factory.mktemp("vmath_nc"), "_fa_vmath_test_nc", ["FA_VMATH_NO_CLONES"]
+    )
+
+
+def run(mod, func, x, out=None):
+    """Call fa_v<func>_<f64|f32>(x, out, x.size); out defaults to a new array."""
+    x = np.asarray(x)
+    assert x.dtype in CTYPE and x.flags.c_contiguous
+    if out is None:
+        out = np.empty_like(x)
+    assert out.dtype == x.dtype and out.flags.c_contiguous and out.flags.writeable
+    assert out.size == x.size
+    c = CTYPE[x.dtype]
+    fn = getattr(mod.lib, f"fa_v{func}_{SUFFIX[x.dtype]}")
+    fn(mod.ffi.from_buffer(f"{c}[]", x), mod.ffi.from_buffer(f"{c}[]", out), x.size)
+    return out
+
+
+def truth(func, x):
+    xl = x.astype(LD)
+    with np.errstate(all="ignore"):
+        if func == "exp":
+            t = np.exp(xl)
+        elif func == "log":
+            t = np.log(xl)
+        elif func == "tanh":
+            t = np.tanh(xl)
+        else:
+            t = 1 / (1 + np.exp(-xl))
+        return t.astype(x.dtype)
+
+
+def numpy_ref(func, x):
+    """What numpy (the Python reference) computes; sigmoid is its formula."""
+    with np.errstate(all="ignore"):
+        if func == "exp":
+            return np.exp(x)
+        if func == "log":
+            return np.log(x)
+        if func == "tanh":
+            return np.tanh(x)
+        e = np.exp(-np.abs(x))
+        r = 1 / (1 + e)
+        return np.where(x >= 0, r, e * r)
+
+
+def ulps(a, b):
+    """Number of representable values between a and b (numpy's nulp measure;
+    +0 and -0 count as equal).  Returned as float64."""
+    it = np.int64 if a.dtype == np.float64 else np.int32
+    lim = np.int64(np.iinfo(it).min)
+
+    def key(v):  # monotonic integer key
+        i = v.view(it).astype(np.int64)
+        return np.where(i < 0, lim - i, i)
+
+    ka, kb = key(a), key(b)
+    same = (ka >= 0) == (kb >= 0)  # no int64 overflow then
+    with np.errstate(over="ignore"):
+        exact = np.abs(ka - kb).astype(np.float64)
+    approx = np.abs(ka.astype(np.float64) - kb.astype(np.float64))
+    return np.where(same, exact, approx)
+
+
+def check_close(ours, ref, maxulp, what):
+    nan_o, nan_r = np.isnan(ours), np.isnan(ref)
+    bad = np.flatnonzero(nan_o != nan_r)
+    assert bad.size == 0, f"{what}: nan mismatch at {bad[:5]}"
+    ok = ~nan_r
+    d = ulps(ours[ok], ref[ok])
+    worst = int(np.argmax(d)) if d.size else 0
+    assert d.size == 0 or d.max() <= maxulp, (
+        f"{what}: {d.max():.0f} ulp > {maxulp} at "
+        f"ours={ours[ok][worst]!r} ref={ref[ok][worst]!r}"
+    )
+    # the documented assert as well
+    np.testing.assert_array_max_ulp(ours[ok], ref[ok], maxulp=maxulp)
+    return d
+
+
+RNG_SEED = 20240601
+
+
+def f64_inputs(func, n=400_000):
+    rng = np.random.default_rng([RNG_SEED, FUNCS.index(func)])
+    u = rng.uniform
+    sign = rng.choice([-1.0, 1.0], n)
+    bits = rng.integers(0, 2**64, n, dtype=np.uint64).view(np.float64)
+    denorm = rng.integers(1, 2**52, n, dtype=np.uint64).view(np.float64) * sign
+    logu = np.exp2(u(-1074, 1024, n))
+    specials = np.array(
+        [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 2.2250738585072014e-308,
+         1.7976931348623157e308, -1.7976931348623157e308, 1.0, -1.0]
+    )
+    sets = {"bits": bits, "denorm": denorm, "logu*sign": logu * sign, "specials": specials}
+    if func == "exp":
+        thr = np.array([709.782712893384, -708.3964185322641, -744.4400719213812,
+                        -745.1332191019411, -745.1332191019412])
+        near = np.concatenate([np.nextafter(thr, np.inf), thr, np.nextafter(thr, -np.inf)])
+        sets.update(uniform=u(-746, 710, 2 * n), small=u(-1, 1, n), subnormal=u(-745.2, -708.3, n),
+                    thresholds=np.concatenate([near, u(709.7, 709.8, 1000), u(-745.2, -745.1, 1000)]))
+    elif func == "log":
+        sets.update(logu=logu, uniform=u(0, 1000, n), near1=1 + u(-0.03, 0.03, n),
+                    very_near1=1 + u(-1e-9, 1e-9, n), denorm_pos=np.abs(denorm),
+                    around_1=np.nextafter(1.0, np.array([0.0, 2.0] * 8)) + np.arange(16) * 2.0**-52)
+    elif func == "tanh":
+        sets.update(uniform=u(-25, 25, n), small=u(-1, 1, n), logu_small=np.exp2(u(-1074, 6, n)) * sign,
+                    switch=u(0.06, 0.065, n) * sign, big=u(18, 23, n) * sign)
+    else:
+        sets.update(uniform=u(-40, 40, 2 * n), small=u(-2, 2, n), wide=u(-760, 760, n),
+                    logu_small=np.exp2(u(-1074, 10, n)) * sign)
+    return sets
+
+
+F64_MAXULP_VS_NUMPY = {"exp": 1, "log": 1, "tanh": 1, "sigmoid": 3}
+# fraction of inputs (finite results) allowed to differ from numpy at all
+F64_MISMATCH_VS_NUMPY = {"exp": 0.005, "log": 0.005, "tanh": 0.35, "sigmoid": 0.025}
+
+
+@pytest.mark.parametrize("func", FUNCS)
+def test_f64_within_1ulp_of_truth(vm, func):
+    for name, x in f64_inputs(func).items():
+        check_close(run(vm, func, x), truth(func, x), 1, f"{func} f64 [{name}]")
+
+
+@pytest.mark.parametrize("func", FUNCS)
+def test_f64_vs_numpy(vm, func):
+    for name, x in f64_inputs(func).items():
+        ours, ref = run(vm, func, x), numpy_ref(func, x)
+        d = check_close(ours, ref, F64_MAXULP_VS_NUMPY[func], f"{func} f64 vs numpy [{name}]")
+        if x.size >= 1000:
+            frac = np.mean(d > 0)
+            assert frac < F64_MISMATCH_VS_NUMPY[func], f"{func} [{name}]: {frac:.4f} differ from numpy"
+
+
+def test_exact_agreement_on_simple_inputs(vm):
+    ints = np.arange(-20.0, 21.0)
+    xs = np.concatenate([ints, ints + 0.5, [0.25, 0.1, -0.1, 1e-10, 100.0, -100.0]])
+    np.testing.assert_array_equal(run(vm, "exp", xs), np.exp(xs))
+    xs = np.concatenate([np.arange(1, 201) / 2.0, [0.1, 0.25, 1e-10, 1e10, 1e300, 5e-324]])
+    np.testing.assert_array_equal(run(vm, "log", xs), np.log(xs))
+    assert run(vm, "exp", np.array([2.0]))[0] == np.exp(2.0)
+    assert run(vm, "log", np.array([10.0]))[0] == np.log(10.0)
+
+
+def sign_bits(a):
+    return np.signbit(a)
+
+
+def test_special_values_f64(vm):
+    inf, nan = np.inf, np.nan
+    cases = {
+        "exp": [(inf, inf), (-inf, 0.0), (0.0, 1.0), (-0.0, 1.0), (710.0, inf), (709.79, inf),
+                (1e308, inf), (-746.0, 0.0), (-1e308, 0.0), (-745.2, 0.0),
+                (-745.13, 5e-324), (-744.5, 5e-324), (5e-324, 1.0)],
+        "log": [(0.0, -inf), (-0.0, -inf), (-1.0, nan), (-5e-324, nan), (-inf, nan), (inf, inf),
+                (1.0, 0.0), (5e-324, -744.4400719213812), (2.0, np.log(2.0))],
+        "tanh": [(inf, 1.0), (-inf, -1.0), (0.0, 0.0), (-0.0, -0.0), (19.1, 1.0), (-22.0, -1.0),
+                 (1e300, 1.0), (-1e300, -1.0), (5e-324, 5e-324), (-5e-324, -5e-324),
+                 (1e-300, 1e-300), (-1e-17, -1e-17)],
+        "sigmoid": [(inf, 1.0), (-inf, 0.0), (0.0, 0.5), (-0.0, 0.5), (38.0, 1.0), (40.0, 1.0),
+                    (800.0, 1.0), (1e308, 1.0), (-800.0, 0.0), (-1e308, 0.0), (5e-324, 0.5)],
+    }
+    for func, pairs in cases.items():
+        x = np.array([p[0] for p in pairs])
+        want = np.array([p[1] for p in pairs])
+        got = run(vm, func, x)
+        np.testing.assert_array_equal(got, want, err_msg=func)
+        np.testing.assert_array_equal(sign_bits(got), sign_bits(want), err_msg=func + " signs")
+    # nan in -> nan out, whatever the sign or payload of the nan
+    nans = np.array([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001,
+                     0xFFFFFFFFFFFFFFFF, 0x7FF4000000000000], dtype=np.uint64).view(np.float64)
+    for func in FUNCS:
+        assert np.isnan(run(vm, func, nans)).all(), func
+        assert np.isnan(run(vm, func, nans.astype(np.float32))).all(), func
+
+
+@pytest.mark.parametrize("func", FUNCS)
+def test_f32_within_1ulp_of_truth(vm, func):
+    rng = np.random.default_rng([RNG_SEED, 99, FUNCS.index(func)])
+    n = 400_000
+    bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    denorm = rng.integers(1, 2**23, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    rng_by_func = {"exp": (-104, 89), "log": (0, 100), "tanh": (-10, 10), "sigmoid": (-110, 110)}
+    lo, hi = rng_by_func[func]
+    specials = np.array([0, -0.0, np.inf, -np.inf, np.nan, 1, -1, 88.72, 88.73, -103.9, -104,
+                         3.4028235e38, -3.4028235e38, 1e-45, -1e-45], dtype=np.float32)
+    for name, x in {"bits": bits, "denorm": denorm, "denorm_neg": -denorm, "specials": specials,
+                    "uniform": rng.uniform(lo, hi, n).astype(np.float32),
+                    "small": rng.uniform(-1, 1, n).astype(np.float32)}.items():
+        ours = run(vm, func, x)
+        check_close(ours, truth(func, x), 1, f"{func} f32 [{name}]")
+        # and vs numpy's float32 result (itself up to a few ulp off)
+        check_close(ours, numpy_ref(func, x), 4, f"{func} f32 vs numpy [{name}]")
+        # double evaluation rounded once: essentially always correctly rounded
+        d = ulps(ours, truth(func, x))[~np.isnan(ours)]
+        assert d.size == 0 or np.mean(d > 0) < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("func", FUNCS)
+def test_lengths_offsets_and_in_place(vm, func, dtype):
+    rng = np.random.default_rng([RNG_SEED, 7, FUNCS.index(func)])
+    base = rng.uniform(-30, 30, 2000)
+    if func == "log":
+        base = np.abs(base)
+    # an input that takes the careful (subnormal-exact) path in exp/sigmoid
+    base[700] = -720.0
+    x = base.astype(dtype)
+    full = run(vm, func, x)
+    # element-wise: each y[i] depends on x[i] only (also across blocks/paths)
+    single = np.concatenate([run(vm, func, x[i:i + 1]) for i in range(0, 1100)])
+    np.testing.assert_array_equal(full[:1100], single)
+    for start in (0, 1, 3):
+        for n in (0, 1, 2, 3, 5, 7, 15, 16, 17, 31, 255, 256, 257, 511, 513, 1001):
+            xs = x[start:start + n].copy()
+            sentinel = np.full(n + 1, 123.0, dtype=dtype)
+            run(vm, func, xs, out=sentinel[:n])
+            np.testing.assert_array_equal(sentinel[:n], full[start:start + n])
+            assert sentinel[n] == 123.0  # nothing written past the end
+            inplace = xs.copy()
+            run(vm, func, inplace, out=inplace)  # y == x
+            np.testing.assert_array_equal(inplace, full[start:start + n])
+
+
+def test_n_zero_writes_nothing(vm):
+    for dtype in (np.float64, np.float32):
+        x = np.ones(4, dtype=dtype)
+        y = np.full(4, 7.0, dtype=dtype)
+        for func in FUNCS:
+            getattr(vm.lib, f"fa_v{func}_{SUFFIX[np.dtype(dtype)]}")(
+                vm.ffi.from_buffer(f"{CTYPE[np.dtype(dtype)]}[]", x),
+                vm.ffi.from_buffer(f"{CTYPE[np.dtype(dtype)]}[]", y), 0)
+            assert (y == 7.0).all()
+
+
+def test_clones_bit_identical(vm, vm_noclones):
+    """The avx2 clone (picked at run time on AVX2 machines) and the baseline
+    SSE2 build must give the same bits."""
+    rng = np.random.default_rng([RNG_SEED, 3])
+    x64 = np.concatenate([rng.integers(0, 2**64, 300_000, dtype=np.uint64).view(np.float64),
+                          rng.uniform(-800, 800, 300_000), rng.uniform(-3, 3, 300_000)])
+    x32 = np.concatenate([rng.integers(0, 2**32, 300_000, dtype=np.uint64).astype(np.uint32)
+                          .view(np.float32), rng.uniform(-120, 120, 300_000).astype(np.float32)])
+    for func in FUNCS:
+        for x in (x64, x32):
+            a, b = run(vm, func, x), run(vm_noclones, func, x)
+            assert a.tobytes() == b.tobytes(), f"{func} {x.dtype}"
