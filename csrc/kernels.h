@@ -151,6 +151,18 @@ static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
         return;
     }
     const blasint lda = (blasint)(ins->trans_a ? m : k), ldb = (blasint)(ins->trans_b ? k : n);
+    /* matrix-vector products go to gemv, as numpy's matmul does: gemm with one unit
+     * dimension packs the whole matrix and runs several times slower */
+    if (n == 1) {  /* out(m) = op(A) b */
+        GEMV(CblasRowMajor, ins->trans_a ? CblasTrans : CblasNoTrans,
+             (blasint)(ins->trans_a ? k : m), (blasint)(ins->trans_a ? m : k), 1, a, lda, b, 1, 0, o, 1);
+        return;
+    }
+    if (m == 1) {  /* out(n) = op(B)^T a */
+        GEMV(CblasRowMajor, ins->trans_b ? CblasNoTrans : CblasTrans,
+             (blasint)(ins->trans_b ? n : k), (blasint)(ins->trans_b ? k : n), 1, b, ldb, a, 1, 0, o, 1);
+        return;
+    }
     GEMM(CblasRowMajor, ins->trans_a ? CblasTrans : CblasNoTrans,
          ins->trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
          1, a, lda, b, ldb, 0, o, (blasint)n);

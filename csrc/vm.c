@@ -204,18 +204,21 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
 #define SFX(name) name##_f64
 #define MATH(fn) fn
 #define GEMM scipy_cblas_dgemm
+#define GEMV scipy_cblas_dgemv
 #include "kernels.h"
 #undef T
 #undef OTHER
 #undef SFX
 #undef MATH
 #undef GEMM
+#undef GEMV
 
 #define T float
 #define OTHER double
 #define SFX(name) name##_f32
 #define MATH(fn) fn##f
 #define GEMM scipy_cblas_sgemm
+#define GEMV scipy_cblas_sgemv
 #include "kernels.h"
 
 void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots)

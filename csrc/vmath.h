@@ -44,6 +44,11 @@
 #else
 #define FA_VMATH_CLONES
 #endif
+#if defined(__GNUC__)
+#define FA__UNUSED __attribute__((unused)) /* no warning for kernels not called */
+#else
+#define FA__UNUSED
+#endif
 
 /* ---- bit casts.  Through a union (defined behaviour in C99 TC3 and C11, and
  * documented by gcc) rather than memcpy, so that they stay plain register
@@ -296,7 +301,7 @@ static inline double fa__exp_core(double x, double *lo, uint64_t *kb)
     *kb = ki - FA__EXP_KBIAS;
     uint64_t j = *kb & 127;
     /* expm1(r) ~= r + r^2/2 + r^3/6 + r^4/24 + r^5/120: Taylor; the neglected
-     * terms are < |r|^6/700 < 6e-19, i.e. below 0.003 ulp. */
+     * terms are < |r|^6/700 < 6e-19 relative, i.e. below 0.01 ulp. */
     double r2 = r * r;
     double p = r + r2 * (0.5 + r * (1.0 / 6)) + (r2 * r2) * (1.0 / 24 + r * (1.0 / 120));
     double thi = fa__exp_tab[2 * j], tlo = fa__exp_tab[2 * j + 1];
@@ -308,8 +313,40 @@ static inline double fa__exp_core(double x, double *lo, uint64_t *kb)
  * for 1 <= field <= 2046 (garbage, but harmless, when out of range). */
 static inline double fa__pow2_field(uint64_t field) { return fa__asf64(field << 52); }
 
-/* exact_sub: round subnormal results exactly once (costs ~40 % more; the
- * kernels use it only for blocks that contain an x < -708). */
+/* From fa__exp_core's output to exp(x) (xc: the clamped x).  The result is
+ * 2^m * (hi + lo), with 2^m applied as 2^m1 * 2^m2, m1 = floor(m/2),
+ * m2 = m - m1, both in the normal range for -1077 <= m <= 1024: the first
+ * product is exact, the second is exact too for normal results and overflows
+ * to inf when it should.  Subnormal results would be rounded twice (hi + lo to
+ * 53 bits, then to the subnormal grid: ~1 % of them end up 1 ulp off), so with
+ * exact_sub (a compile-time constant after inlining) they are redone with one
+ * rounding: for u = (hi + lo) * 2^(m+1022) < 1 (exact scaling), 1 + u has
+ * its last bit at 2^-52, i.e. at 2^-1074 once scaled back by 2^-1022; so
+ * (1 + u) is rounded from a double-double, 1 subtracted (exact) and the
+ * result scaled (exact).  That costs ~40 % more, so the kernels use it only
+ * for blocks that contain an x < -708. */
+static inline double fa__exp_scale(double hi, double lo, uint64_t kb, double xc,
+                                   int exact_sub)
+{
+    uint64_t mb = kb >> 7;      /* m + 2048 */
+    uint64_t m1b = mb >> 1;     /* floor(m/2) + 1024 */
+    double s1 = fa__pow2_field(m1b - 1);       /* 2^m1 */
+    double s2 = fa__pow2_field(mb - m1b - 1);  /* 2^m2 */
+    double y = ((hi + lo) * s1) * s2;
+    if (exact_sub) {
+        /* 2^(m+1022) where x < -708 (m <= -1021); 1.0 elsewhere, so that no
+         * lane computes with subnormals (very slow on x86) */
+        uint64_t is_sub = fa__mask_neg(xc + 708.0);
+        double sc = fa__pow2_field((is_sub & (mb - 3)) | (~is_sub & 1023));
+        double a = hi * sc, b = lo * sc;
+        double u = a + b, ue = (a - u) + b;       /* u + ue == a + b */
+        double h = 1.0 + u, he = ((1.0 - h) + u) + ue;
+        double ysub = ((h + he) - 1.0) * 0x1p-1022;
+        y = fa__blend(is_sub & fa__mask_neg(u - 1.0), ysub, y);
+    }
+    return y;
+}
+
 static inline double fa__exp1(double x, int exact_sub)
 {
     /* exp(x) = inf for x > 709.79 and 0 for x < -745.14: clamping keeps the
@@ -319,32 +356,7 @@ static inline double fa__exp1(double x, int exact_sub)
     double lo;
     uint64_t kb;
     double hi = fa__exp_core(xc, &lo, &kb);
-    double v = hi + lo;
-    /* Scale by 2^m as 2^m1 * 2^m2 with m1 = floor(m/2), m2 = m - m1, both in
-     * the normal range for -1077 <= m <= 1024.  The first product is exact,
-     * the second is exact too for normal results and overflows to inf when it
-     * should; subnormal results are redone below. */
-    uint64_t mb = kb >> 7;      /* m + 2048 */
-    uint64_t m1b = mb >> 1;     /* floor(m/2) + 1024 */
-    double s1 = fa__pow2_field(m1b - 1);       /* 2^m1 */
-    double s2 = fa__pow2_field(mb - m1b - 1);  /* 2^m2 */
-    double y = (v * s1) * s2;
-    if (exact_sub) { /* compile-time constant after inlining: no branch */
-    /* Subnormal results (x < -708.39): round once, directly on the subnormal
-     * grid.  With u = (hi + lo) * 2^(m+1022) < 1 (exact scaling), 1 + u has
-     * its last bit at 2^-52, i.e. at 2^-1074 once scaled back by 2^-1022; so
-     * round (1 + u) as a double-double to one double, subtract 1 (exact) and
-     * scale (exact). */
-    /* 2^(m+1022) where x < -708 (m <= -1021); 1.0 elsewhere, so that no lane
-     * computes with subnormals (which are very slow on x86) */
-    uint64_t is_sub = fa__mask_neg(xc + 708.0);
-    double sc = fa__pow2_field((is_sub & (mb - 3)) | (~is_sub & 1023));
-    double a = hi * sc, b = lo * sc;
-    double u = a + b, ue = (a - u) + b;           /* u + ue == a + b */
-    double h = 1.0 + u, he = ((1.0 - h) + u) + ue;
-    double ysub = ((h + he) - 1.0) * 0x1p-1022;
-    y = fa__blend(is_sub & fa__mask_neg(u - 1.0), ysub, y);
-    }
+    double y = fa__exp_scale(hi, lo, kb, xc, exact_sub);
     return fa__blend(fa__mask_nan(x), x, y);
 }
 
@@ -474,8 +486,8 @@ static inline double fa__sigmoid1(double x, int exact_sub)
     double lo;
     uint64_t kb;
     double hi = fa__exp_core(nx, &lo, &kb);
-    uint64_t mb = kb >> 7;
-    double e = fa__exp1(nx, exact_sub);  /* recomputes the core: CSE'd by gcc */
+    double e = fa__exp_scale(hi, lo, kb, nx, exact_sub);   /* exp(-|x|) */
+    uint64_t mb = kb >> 7;                                 /* m + 2048 */
     double r = 1.0 / (1.0 + e);
     uint64_t neg = fa__mask_top(fa__asu64(x));      /* !(x >= 0) but for -0 */
     double f = fa__blend(neg, e * r, r);            /* -0: e*r == r == 0.5 */
@@ -518,14 +530,14 @@ static inline double fa__sigmoid1(double x, int exact_sub)
 #define FA__BLOCK 256
 
 #define FA__VMATH_DEFINE(name, elem, T, sfx)                                  \
-    FA_VMATH_CLONES static void fa_v##name##_##sfx(const T *x, T *y, int64_t n) \
+    FA_VMATH_CLONES FA__UNUSED static void fa_v##name##_##sfx(const T *x, T *y, int64_t n) \
     {                                                                          \
         for (int64_t i = 0; i < n; i++)                                        \
             y[i] = (T)elem((double)x[i]);                                      \
     }
 /* risky(x): a double whose sign bit is set when x needs the careful path */
 #define FA__VMATH_DEFINE2(name, elem, risky, T, sfx)                          \
-    FA_VMATH_CLONES static void fa_v##name##_##sfx(const T *x, T *y, int64_t n) \
+    FA_VMATH_CLONES FA__UNUSED static void fa_v##name##_##sfx(const T *x, T *y, int64_t n) \
     {                                                                          \
         for (int64_t i0 = 0; i0 < n; i0 += FA__BLOCK) {                        \
             int64_t len = n - i0 < FA__BLOCK ? n - i0 : FA__BLOCK;             \
@@ -560,5 +572,27 @@ FA__VMATH_DEFINE2(sigmoid, fa__sigmoid1, FA__SIGMOID_RISKY, float, f32)
 #undef FA__VMATH_DEFINE2
 #undef FA__EXP_RISKY
 #undef FA__SIGMOID_RISKY
+
+/* ------------------------------------------------------------------------ */
+/* How the tables and constants were made (Python + mpmath, 60 digits):     */
+/*
+import struct, mpmath as mp
+mp.mp.dps = 60
+d = lambda v: float(mp.mpf(v))                        # round to nearest double
+def round_bits(v, k): return float(mp.nint(v * 2**k) / 2**k)     # multiple of 2^-k
+def round_sig(v, k):                                 # k significant bits
+    e = int(mp.floor(mp.log(abs(v), 2))); return float(mp.nint(v * mp.mpf(2)**(k-1-e)) / mp.mpf(2)**(k-1-e))
+ln2 = mp.log(2)
+for j in range(128):                                  # fa__exp_tab
+    t = mp.mpf(2)**(mp.mpf(j)/128); hi = d(t); print(hi.hex(), d(t - hi).hex())
+print(d(128/ln2).hex(), round_sig(ln2/128, 35).hex(), d(ln2/128 - round_sig(ln2/128, 35)).hex())
+asd = lambda u: struct.unpack('<d', struct.pack('<Q', u))[0]
+for i in range(128):                                  # fa__log_* tables
+    a, b = mp.mpf(asd(0x3fe6000000000000 + (i << 45))), mp.mpf(asd(0x3fe6000000000000 + ((i+1) << 45)))
+    invc = 1.0 if i in (79, 80) else round_sig(2/(a+b), 21)          # 79, 80: next to 1
+    logc = -mp.log(invc); hi = round_bits(logc, 42); print(invc.hex(), hi.hex(), d(logc - hi).hex())
+print(round_bits(ln2, 42).hex(), d(ln2 - round_bits(ln2, 42)).hex())
+print([d(c).hex() for c in mp.taylor(mp.tanh, 0, 13)[3::2]])   # FA__TANH_C3..C13
+*/
 
 #endif /* FA_VMATH_H */

@@ -10,6 +10,7 @@ uniform in [0, 1).  The graph is the seed's, node for node.
 Optional: tqdm (progress bar), matplotlib (--plot): `pip install fastad[examples]`.
 """
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -104,11 +105,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves")
     args = p.parse_args(argv)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            p.error("--plot needs matplotlib: pip install fastad[examples]")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        p.error("--plot needs matplotlib: pip install fastad[examples]")
 
     result = train(args.n, args.lr, QUICK_EPOCHS if args.quick else args.epochs,
                    args.backend, args.seed, progress=True)

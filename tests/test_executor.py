@@ -21,7 +21,11 @@ def test_backend_attribute_and_list_result(backend):
     out = ex.run({x: np.arange(3.0)})
     assert type(out) is list and len(out) == 2
     assert np.array_equal(out[0], [0, 2, 4]) and np.array_equal(out[1], [1, 2, 3])
-    assert ad.Executor([x]).backend == "python"  # the default
+
+
+def test_default_backend_is_native():
+    x = ad.Variable("x")
+    assert ad.Executor([x]).backend == "native"
 
 
 def test_zero_d_outputs_are_ndarrays(backend):
@@ -574,3 +578,20 @@ def test_deep_graph_runs_and_differentiates(backend):
     g, = ad.gradients(y, [x])
     y_val, g_val = run(backend, [y, g], {x: np.array([2.0])})
     assert np.array_equal(y_val, [2.0]) and np.array_equal(g_val, [1.0])
+
+
+def test_names_stay_readable_with_shared_subgraphs():
+    # pasting input names into a node's name doubles its length with every level of
+    # sharing (2^depth); the sizes here fail in MBs rather than exhaust memory
+    x = ad.Variable("x")
+    v = x
+    for _ in range(20):
+        v = v * v
+    assert len(str(v)) < 10_000 and len(repr(v)) < 10_000
+    w = x
+    for _ in range(10):
+        w = ad.exp_op(w) * w
+    g, = ad.gradients(w, [x])
+    gg, = ad.gradients(g, [x])
+    for node in (g, gg):
+        assert len(str(node)) < 10_000 and len(repr(node)) < 10_000

@@ -120,8 +120,10 @@ OTHERS = [
      [((3,), "any"), ((4,), "any"), ((4, 3), "any")]),
     ("matmul", ad.matmul_op, [((3, 4), "any"), ((4, 5), "any")]),
     ("matmul_TT", lambda a, b: ad.matmul_op(a, b, True, True), [((4, 3), "any"), ((5, 4), "any")]),
-    ("matmul_T_1d", lambda a, b: ad.matmul_op(a, b, trans_A=True), [((4, 3), "any"), ((4,), "any")]),
-    ("matmul_1d_T", lambda a, b: ad.matmul_op(a, b, trans_B=True), [((4,), "any"), ((5, 4), "any")]),
+    ("matmul_T_1d", lambda a, b: ad.matmul_op(a, b, trans_A=True),
+     [((4, 3), "any"), ((4,), "any")]),
+    ("matmul_1d_T", lambda a, b: ad.matmul_op(a, b, trans_B=True),
+     [((4,), "any"), ((5, 4), "any")]),
     ("matmul_dot", ad.matmul_op, [((4,), "any"), ((4,), "any")]),
     ("softmax", ad.softmax_op, [((2, 3), "any")]),
     ("softmax_1d", ad.softmax_op, [((4,), "any")]),
@@ -176,7 +178,7 @@ def test_jvp_agrees_with_gradients_for_any_labels(backend):
     loss = ad.softmax_cross_entropy_op(z * z, t)
     tangent, = ad.jvp([loss], [z, t], [vz, vt])
     gz, gt = ad.gradients(loss, [z, t])
-    feed = {z: rand(rng, (3, 4)), t: rand(rng, (3, 4)), vz: rand(rng, (3, 4)), vt: rand(rng, (3, 4))}
+    feed = {n: rand(rng, (3, 4)) for n in (z, t, vz, vt)}
     tv, gzv, gtv = ad.Executor([tangent, gz, gt], backend=backend).run(feed)
     np.testing.assert_allclose(tv, np.sum(gzv * feed[vz]) + np.sum(gtv * feed[vt]), rtol=1e-12)
 

@@ -39,7 +39,7 @@ def _build(tmpdir, modname, defines=()):
         modname,
         src,
         include_dirs=[str(CSRC)],
-        extra_compile_args=["-O3", "-ffp-contract=off", "-std=gnu99"],
+        extra_compile_args=["-O3", "-ffp-contract=off", "-std=gnu99", "-g0"],
     )
     path = ffi.compile(tmpdir=str(tmpdir))
     spec = importlib.util.spec_from_file_location(modname, path)
@@ -75,8 +75,8 @@ def run(mod, func, x, out=None):
 
 
 def truth(func, x):
-    xl = x.astype(LD)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # casts of signalling nans warn
+        xl = x.astype(LD)
         if func == "exp":
             t = np.exp(xl)
         elif func == "log":
@@ -170,25 +170,39 @@ def f64_inputs(func, n=400_000):
     return sets
 
 
-F64_MAXULP_VS_NUMPY = {"exp": 1, "log": 1, "tanh": 1, "sigmoid": 3}
-# fraction of inputs (finite results) allowed to differ from numpy at all
-F64_MISMATCH_VS_NUMPY = {"exp": 0.005, "log": 0.005, "tanh": 0.35, "sigmoid": 0.025}
-
-
 @pytest.mark.parametrize("func", FUNCS)
 def test_f64_within_1ulp_of_truth(vm, func):
     for name, x in f64_inputs(func).items():
-        check_close(run(vm, func, x), truth(func, x), 1, f"{func} f64 [{name}]")
+        d = check_close(run(vm, func, x), truth(func, x), 1, f"{func} f64 [{name}]")
+        # exp, log and tanh are nearly correctly rounded (the long double
+        # truth is itself off by one in ~0.03 % of cases); sigmoid returns the
+        # reference formula whenever that is within 1 ulp, so not here.
+        if func != "sigmoid" and x.size >= 1000:
+            frac = np.mean(d > 0)
+            assert frac < 0.01, f"{func} [{name}]: {frac:.4f} not correctly rounded"
 
 
 @pytest.mark.parametrize("func", FUNCS)
 def test_f64_vs_numpy(vm, func):
+    """Agreement with what numpy computes (sigmoid: the reference formula).
+
+    The tight checks apply where numpy is itself nearly correctly rounded, as
+    with glibc's exp and log (numpy's tanh on this platform is not).  For
+    sigmoid that is judged by numpy's exp, which the formula is built on."""
     for name, x in f64_inputs(func).items():
         ours, ref = run(vm, func, x), numpy_ref(func, x)
-        d = check_close(ours, ref, F64_MAXULP_VS_NUMPY[func], f"{func} f64 vs numpy [{name}]")
-        if x.size >= 1000:
+        ok = ~np.isnan(ref)
+        base = "exp" if func == "sigmoid" else func
+        bx = -np.abs(x) if func == "sigmoid" else x
+        np_err = ulps(numpy_ref(base, bx), truth(base, bx))[ok]
+        np_nearly_cr = np_err.size > 0 and np_err.max() <= 1 and np.mean(np_err > 0) < 0.005
+        # two results each within 1 ulp of the truth differ by at most 1 (or 2)
+        maxulp = {"exp": 1, "log": 1, "tanh": 1, "sigmoid": 3}[func] if np_nearly_cr else 4
+        d = check_close(ours, ref, maxulp, f"{func} f64 vs numpy [{name}]")
+        if np_nearly_cr and x.size >= 1000:
             frac = np.mean(d > 0)
-            assert frac < F64_MISMATCH_VS_NUMPY[func], f"{func} [{name}]: {frac:.4f} differ from numpy"
+            limit = 0.025 if func == "sigmoid" else 0.01
+            assert frac < limit, f"{func} [{name}]: {frac:.4f} differ from numpy"
 
 
 def test_exact_agreement_on_simple_inputs(vm):
@@ -228,9 +242,11 @@ def test_special_values_f64(vm):
     # nan in -> nan out, whatever the sign or payload of the nan
     nans = np.array([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001,
                      0xFFFFFFFFFFFFFFFF, 0x7FF4000000000000], dtype=np.uint64).view(np.float64)
+    with np.errstate(invalid="ignore"):
+        nans32 = nans.astype(np.float32)
     for func in FUNCS:
         assert np.isnan(run(vm, func, nans)).all(), func
-        assert np.isnan(run(vm, func, nans.astype(np.float32))).all(), func
+        assert np.isnan(run(vm, func, nans32)).all(), func
 
 
 @pytest.mark.parametrize("func", FUNCS)

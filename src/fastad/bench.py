@@ -172,7 +172,7 @@ def build_w3(settings):
 
 
 # The chains cycle through v*a, v+0.5, sigmoid(v), exp(v).  For x in [-1, 1] and a in
-# [0.5, 1] every value stays within [-1, 3]; the gradient w.r.t. x shrinks along the
+# [0.5, 1] every value stays within [-1, e + 0.5]; the gradient w.r.t. x shrinks along the
 # chain (hence the relative tolerance).
 
 def chain_loss(n_ops):
@@ -264,7 +264,8 @@ WORKLOADS = [
     Workload("W2", "logistic regression, batch 1000 x 100: matmul, bias broadcast, "
              "sigmoid_op, mean cross-entropy from ln_op",
              build_w2),
-    Workload("W3", "MLP 64-128-10, relu, softmax_cross_entropy_op, batch 128 (digits)",
+    Workload("W3", "MLP 64-128-10, relu, softmax_cross_entropy_op, batch 128 of the digits "
+             "(random pixels without scikit-learn)",
              build_w3),
     Workload("W4", "chain of 200 elementwise ops (x*a, +0.5, sigmoid, exp) on length 16, "
              "grads w.r.t. x and a",
@@ -308,7 +309,7 @@ def numpy_runner(case):
     return Runner(case.numpy_step, [{**case.params, **d} for d in case.data])
 
 
-def rows(z):
+def n_rows(z):
     return math.prod(z.shape[:-1])
 
 
@@ -320,7 +321,7 @@ def torch_runner(case, threads):
     xp = SimpleNamespace(
         exp=torch.exp, log=torch.log, sigmoid=torch.sigmoid, relu=torch.relu,
         sum=torch.sum, mean=torch.mean,
-        softmax_cross_entropy=lambda z, t: -(t * log_softmax(z, dim=-1)).sum() / rows(z))
+        softmax_cross_entropy=lambda z, t: -(t * log_softmax(z, dim=-1)).sum() / n_rows(z))
 
     def tensors(arrays):
         return {n: torch.tensor(v, requires_grad=case.grad and n in case.params)
@@ -346,7 +347,7 @@ def jax_runner(case, threads):
     xp = SimpleNamespace(
         exp=jnp.exp, log=jnp.log, sigmoid=jax.nn.sigmoid, relu=jax.nn.relu,
         sum=jnp.sum, mean=jnp.mean,
-        softmax_cross_entropy=lambda z, t: -jnp.sum(t * jax.nn.log_softmax(z)) / rows(z))
+        softmax_cross_entropy=lambda z, t: -jnp.sum(t * jax.nn.log_softmax(z)) / n_rows(z))
     names = list(case.params)
 
     def loss(params, data):
@@ -535,7 +536,7 @@ def fmt_us(us):
 def table(results, executors):
     head = ["workload"] + [f"{e} µs (IQR)" for e in executors] + \
         ["python/native", "native/numpy", "agree"]
-    rows_ = [head]
+    rows = [head]
     for name, res in results.items():
         cells = [name]
         for e in executors:
@@ -543,10 +544,10 @@ def table(results, executors):
             cells.append(f"{fmt_us(s['median_us'])} ({fmt_us(s['q1_us'])}–{fmt_us(s['q3_us'])})")
         cells += [f"{res['python_over_native']:.1f}x", f"{res['native_over_numpy']:.2f}",
                   "yes" if res["agree"] else "NO"]
-        rows_.append(cells)
-    widths = [max(len(r[i]) for r in rows_) for i in range(len(head))]
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths))) for r in rows_]
+                       enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 
@@ -626,7 +627,7 @@ def main(argv=None):
     print(f"fastad.bench: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
           f"numpy {machine['numpy']}, float64")
     print(f"BLAS threads: {args.threads} for fastad"
-          + (f" and numpy" if pinned["numpy_blas"] == args.threads else "")
+          + (" and numpy" if pinned["numpy_blas"] == args.threads else "")
           + "; fastad's elementwise kernels run on one thread")
     if thread_note:
         print(f"note: {thread_note}")

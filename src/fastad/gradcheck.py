@@ -102,7 +102,7 @@ def check_gradients(output, inputs, feed_dict, eps=1e-6, rtol=1e-5, atol=1e-8, b
 
     checks = []
     for x, grad in zip(inputs, analytic):
-        numeric = _central_differences(lambda: float(f.run(feeds)[0]), feeds, x, eps)
+        numeric = _central_differences(lambda: float(f.run(feeds)[0]), feeds[x], eps)
         checks.append(_compare(str(x), grad, numeric, rtol, atol))
     report = GradientReport(checks, eps, rtol, atol, backend, upcast, projected)
     if not report.ok:
@@ -110,19 +110,17 @@ def check_gradients(output, inputs, feed_dict, eps=1e-6, rtol=1e-5, atol=1e-8, b
     return report
 
 
-def _central_differences(f, feeds, x, eps):
-    """d f / d feeds[x], one element at a time (feeds[x] is restored after)."""
-    base = feeds[x]
-    numeric = np.zeros(base.shape)
-    for i in np.ndindex(base.shape):
-        moved = base.copy()
-        moved[i] += eps
-        feeds[x] = moved
+def _central_differences(f, value, eps):
+    """d f() / d value, moving one element of the fed array `value` at a time."""
+    numeric = np.zeros(value.shape)
+    for i in np.ndindex(value.shape):
+        orig = value[i]
+        value[i] = orig + eps
         up = f()
-        moved[i] -= 2 * eps
+        value[i] = orig - eps
         down = f()
-        numeric[i] = (up - down) / (2 * eps)
-    feeds[x] = base
+        value[i] = orig
+        numeric[i] = (up - down) / ((orig + eps) - (orig - eps))  # the step actually taken
     return numeric
 
 

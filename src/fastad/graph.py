@@ -57,7 +57,10 @@ class Node:
     __rmul__ = __mul__
 
     def __str__(self):
-        return self.name
+        """The name, with the middle of a long one elided.  Op nodes are named after
+        their inputs' str(), so names stay short in deep graphs."""
+        name = self.name
+        return name if len(name) <= 60 else f"{name[:28]}..{name[-28:]}"
 
     __repr__ = __str__
 

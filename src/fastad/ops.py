@@ -535,11 +535,17 @@ log_softmax_op = LastAxisOp("log_softmax", log_softmax,
                             jvp=(lambda x, y, t: t - _sum_last(softmax_op(x) * t),))
 # The logits' rule is the derivative where label rows sum to 1 (see the op's contract);
 # the tangent rule is its transpose, so forward and reverse mode agree for any labels.
+def _dce_dlogits(z, labels):
+    """d(-sum labels * log_softmax(z)) / dz per row: softmax(z) * sum(labels) - labels,
+    which is the familiar softmax - labels when each row of labels sums to 1."""
+    return softmax_op(z) * _sum_last(labels) - labels
+
+
 softmax_cross_entropy_op = LastAxisOp(
     "softmax_cross_entropy", _softmax_ce,
-    vjp=lambda z, t, y, g: [(softmax_op(z) - t) * per_row_op(g, z),
+    vjp=lambda z, t, y, g: [_dce_dlogits(z, t) * per_row_op(g, z),
                             -(log_softmax_op(z) * per_row_op(g, z))],
-    jvp=(lambda z, labels, y, t: per_row_op(reduce_sum_op((softmax_op(z) - labels) * t), z),
+    jvp=(lambda z, labels, y, t: per_row_op(reduce_sum_op(_dce_dlogits(z, labels) * t), z),
          lambda z, labels, y, t: -per_row_op(reduce_sum_op(log_softmax_op(z) * t), z)))
 
 

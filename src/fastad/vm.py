@@ -109,10 +109,10 @@ class Plan:
                 operands = ", ".join(f"s{s.index}" for s in (ins.a, ins.b) if s is not None)
                 extra = " ".join(f"{k}={v}" for k, v in ins.fields.items() if k != "ndim")
                 lines.append(f"{i:4d} {OPCODE_NAMES[ins.opcode]:<12} {('f32', 'f64')[ins.dtype]}"
-                             f" s{ins.out.index} <- {operands:<10} {extra:<40} # {_short(ins.node)}")
+                             f" s{ins.out.index} <- {operands:<10} {extra:<40} # {ins.node}")
             if step is not None:
                 lines.append(f"     PYTHON       s{step.out.index} <- "
-                             f"{', '.join(f's{v.storage.index}' for v in step.inputs)}  # {_short(step.node)}")
+                             f"{', '.join(f's{v.storage.index}' for v in step.inputs)}  # {step.node}")
         return "\n".join(lines)
 
     @staticmethod
@@ -185,11 +185,6 @@ class Plan:
 
 
 _F64 = np.dtype(np.float64)
-
-
-def _short(node, width=60):
-    name = node.name
-    return name if len(name) <= width else name[:width // 2 - 2] + " .. " + name[-width // 2 + 2:]
 
 
 def array_at(slots, value):
