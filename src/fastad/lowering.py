@@ -85,11 +85,12 @@ class Lowering:
         self.specs = specs
         for node in schedule.feeds:
             shape, dtype = specs[node]
-            self.values[node] = Value(shape, dtype, self.storage(shape, dtype, "feed"))
+            kind = "scalar" if shape == () else "feed"
+            self.values[node] = Value(shape, dtype, self.storage(shape, dtype, kind))
         for node in schedule.steps:
             self.lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
-        self.arena_bytes = plan_memory(self.steps)
+        self.arena_bytes = plan_memory(self.storages, self.steps)
 
     # -- buffers ---------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ ALIGN = 64
 class Storage:
     """One buffer of a lowered program; it becomes one slot of the VM.
 
-    kind: "feed" (the caller's array), "temp" (arena, reusable), "output" (arena,
-    copied out after the run) or "fresh" (a new array per run, for large outputs)."""
+    kind: "feed" (the caller's array), "scalar" (a 0-d feed, whose value is stored in
+    the arena), "temp" (arena, reusable), "output" (arena, copied out after the run) or
+    "fresh" (a new array per run, for large outputs)."""
     __slots__ = ("index", "nbytes", "kind", "offset", "capacity")
 
     def __init__(self, index, nbytes, kind):
@@ -22,14 +23,15 @@ class Storage:
 
     @property
     def in_arena(self):
-        return self.kind in ("temp", "output")
+        return self.kind in ("temp", "output", "scalar")
 
 
-def plan_memory(steps):
+def plan_memory(storages, steps):
     """Give every arena storage an offset; returns the arena size in bytes.
 
     `steps` is the program in order; each has `.out` (the storage it writes),
-    `.reads` (storages it reads) and `.inplace` (reads it may overwrite)."""
+    `.reads` (storages it reads) and `.inplace` (reads it may overwrite).  0-d feeds
+    are written before the run starts, so they get their cells first."""
     last_use = {}
     for i, step in enumerate(steps):
         for s in (*step.reads, step.out):
@@ -49,6 +51,9 @@ def plan_memory(steps):
             s.capacity = -(-s.nbytes // ALIGN) * ALIGN
             s.offset, top = top, top + s.capacity
 
+    for s in storages:
+        if s.kind == "scalar":
+            allocate(s)
     for i, step in enumerate(steps):
         out = step.out
         if out.in_arena and out.offset is None:
@@ -64,3 +69,4 @@ def plan_memory(steps):
                 free.append([s.capacity, s.offset])
                 s.capacity = 0
     return top
+

@@ -95,7 +95,7 @@ class Plan:
             group = self.copied if value.storage.kind == "output" else self.fresh
             self.outputs.append(("copy" if group is self.copied else "fresh", len(group)))
             group.append(value)
-        self.only_copies = all(kind == "copy" for kind, _ in self.outputs)
+        self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
         self.pool = []
 
     def disassemble(self):
@@ -157,19 +157,25 @@ class Plan:
         try:
             if not ws.bind(feed_dict, self.feed_specs):
                 return None
-            slots = ws.slots
-            fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
-            for value, arr in zip(self.fresh, fresh):
-                slots[value.storage.index] = ffi.from_buffer(arr)
-            if self.segments is None:
-                lib.fa_run(self.prog, 0, len(self.instrs), slots)
-            else:
-                self.run_segments(slots)
-            copied = [view.copy() for view in ws.out_views]
+            if self.simple:  # the common case: one C call, outputs copied out of the arena
+                lib.fa_run(self.prog, 0, len(self.instrs), ws.slots)
+                return [view.copy() for view in ws.out_views]
+            return self.run_general(ws)
         finally:
             pool.append(ws)
-        if self.only_copies:
-            return copied
+
+    def run_general(self, ws):
+        """A run with Python steps, large outputs written to fresh arrays or an output
+        asked for twice."""
+        slots = ws.slots
+        fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
+        for value, arr in zip(self.fresh, fresh):
+            slots[value.storage.index] = ffi.from_buffer(arr)
+        if self.segments is None:
+            lib.fa_run(self.prog, 0, len(self.instrs), slots)
+        else:
+            self.run_segments(slots)
+        copied = [view.copy() for view in ws.out_views]
         out = []
         for kind, k in self.outputs:
             out.append(copied[k] if kind == "copy" else fresh[k] if kind == "fresh"
@@ -184,7 +190,8 @@ class Plan:
                 run_python_step(step, slots)
 
 
-_F64 = np.dtype(np.float64)
+# Python types whose values a 0-d feed slot of each dtype takes as they are
+_SCALAR_TYPES = {np.dtype(np.float64): (float, np.float64), np.dtype(np.float32): (np.float32,)}
 
 
 def array_at(slots, value):
@@ -221,30 +228,38 @@ class Workspace:
         self.slots = ffi.new("char *[]", max(1, plan.n_slots))
         for s in plan.arena_storages:
             self.slots[s.index] = base + pad + s.offset
+        self.scalar_ptrs = [  # typed pointers to the 0-d feeds' arena cells
+            ffi.cast("double *" if dtype == np.float64 else "float *", self.slots[slot])
+            if shape == () else None for _, shape, dtype, slot in plan.feed_specs]
         self.out_views = [
             self.arena[pad + v.storage.offset: pad + v.storage.offset + v.storage.nbytes]
             .view(v.dtype).reshape(v.shape) for v in plan.copied]
 
     def bind(self, feed_dict, feed_specs):
-        """Points the feed slots at the fed arrays; False when a feed is missing or its
-        shape, dtype or layout differs from the plan's.  A slot still pointing into the
-        same (live, referenced) object is left as it is: that skips `from_buffer`, the
-        dearest step of a small run."""
-        slots, bound = self.slots, self.bound
+        """Puts the feeds in place; False when a feed is missing or its shape, dtype or
+        layout differs from the plan's.  A 0-d feed's value is stored in the arena
+        (cheaper than any pointer); an array's slot is pointed at its data, and left as
+        it is when it still points into the same (live, referenced) object: that skips
+        `from_buffer`, the dearest step of a small run."""
+        slots, bound, scalar_ptrs = self.slots, self.bound, self.scalar_ptrs
         try:
             for i, (node, shape, dtype, slot) in enumerate(feed_specs):
                 v = feed_dict[node]
-                if type(v) is np.ndarray:
+                ptr = scalar_ptrs[i]
+                if ptr is not None:
+                    if type(v) in _SCALAR_TYPES[dtype]:
+                        ptr[0] = v
+                    elif type(v) is np.ndarray and v.dtype is dtype and v.shape == ():
+                        ptr[0] = float(v)
+                    else:
+                        return False
+                elif type(v) is np.ndarray:
                     if v.dtype is not dtype or v.shape != shape:
                         return False
                     if v is not bound[i]:
                         if not v.flags.aligned:
                             return False
                         slots[slot] = ffi.from_buffer(v)  # ValueError when not contiguous
-                        bound[i] = v
-                elif type(v) is np.float64 and dtype is _F64 and shape == ():
-                    if v is not bound[i]:  # numpy scalars: the seed feeds labels so
-                        slots[slot] = ffi.from_buffer(v)
                         bound[i] = v
                 else:
                     return False
