@@ -10,6 +10,9 @@ import threading
 import numpy as np
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import fastad as ad
 from fastad import ops
 from fastad.vm import OPCODES, ffi, lib
@@ -304,3 +307,103 @@ def test_odd_and_bad_feeds_never_crash():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("done 25")
+
+
+# --- native equals the reference bit for bit where IEEE arithmetic is exact ----------------
+
+EXACT_BASES = [(), (1,), (4,), (2, 3), (0,), (0, 3), (2, 1, 3), (3, 0, 2)]
+EXACT_CONST_OPS = [lambda x, c: x + c, lambda x, c: x - c, lambda x, c: c - x,
+                   lambda x, c: x * c, lambda x, c: x / c, lambda x, c: c / x]
+EXACT_UNARY_OPS = [lambda x: -x, ad.relu_op, ad.oneslike_op, ad.zeroslike_op]
+EXACT_BINARY_OPS = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+                    lambda a, b: a / b]
+
+
+@st.composite
+def exact_graphs(draw, divide=True):
+    """(input shapes, builder) of a random DAG of + - * / (by nodes and by constants),
+    neg, relu, oneslike and zeroslike whose shapes all broadcast to one base shape,
+    empty and 0-d ones included."""
+    base = draw(st.sampled_from(EXACT_BASES))
+    subshapes = [base[i:] for i in range(len(base) + 1)] + [
+        tuple(1 if j == i else n for j, n in enumerate(base)) for i in range(len(base))]
+    shapes = draw(st.lists(st.sampled_from(subshapes), min_size=1, max_size=3))
+    binary = EXACT_BINARY_OPS if divide else EXACT_BINARY_OPS[:3]
+    const = EXACT_CONST_OPS if divide else EXACT_CONST_OPS[:4]
+    steps = []
+    for _ in range(draw(st.integers(1, 12))):
+        n = len(shapes) + len(steps)
+        kind = draw(st.sampled_from(["unary", "const", "binary", "binary"]))
+        a, b = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
+        if kind == "unary":
+            steps.append((draw(st.sampled_from(EXACT_UNARY_OPS)), a))
+        elif kind == "const":
+            c = draw(st.sampled_from([0.0, 1.0, -2.0, 0.5, 3.0, 1e300]))
+            steps.append((draw(st.sampled_from(const)), a, c))
+        else:
+            steps.append((draw(st.sampled_from(binary)), a, b))
+
+    def build(xs):
+        nodes = list(xs)
+        for op, *args in steps:
+            if len(args) == 2 and isinstance(args[1], float):
+                nodes.append(op(nodes[args[0]], args[1]))
+            else:
+                nodes.append(op(*(nodes[i] for i in args)))
+        return nodes[len(xs):]
+    return shapes, build
+
+
+def exact_feeds(rng, shapes, dtype, integers):
+    if integers:
+        return [rng.integers(-3, 4, s).astype(dtype) for s in shapes]
+    pool = np.array([0.0, -0.0, 1.0, -1.5, 2.0, np.inf, -np.inf, np.nan, 1e-310, 3e38, 7.25])
+    return [np.where(rng.random(s) < 0.3, rng.choice(pool, s), rng.standard_normal(s))
+            .astype(dtype) for s in shapes]
+
+
+def assert_bitwise_equal(got, want):
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        assert np.array_equal(g, w, equal_nan=True), (g, w)
+
+
+@settings(max_examples=300, deadline=None)
+@given(exact_graphs(), st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32]))
+def test_exact_ops_match_the_reference_bit_for_bit(graph, seed, dtype):
+    shapes, build = graph
+    xs = [ad.Variable(f"x{i}") for i in range(len(shapes))]
+    nodes = build(xs)
+    feed = dict(zip(xs, exact_feeds(np.random.default_rng(seed), shapes, dtype, False)))
+    want = ad.Executor(nodes, backend="python").run(feed)
+    assert_bitwise_equal(ad.Executor(nodes).run(feed), want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(exact_graphs(divide=False), st.integers(0, 2**32 - 1))
+def test_exact_gradients_match_the_reference_bit_for_bit(graph, seed):
+    """Integer-valued feeds keep every partial sum of the gradient graph exact, so the
+    summation order (numpy's pairwise or the VM's) cannot matter."""
+    shapes, build = graph
+    xs = [ad.Variable(f"x{i}") for i in range(len(shapes))]
+    out = build(xs)[-1]
+    nodes = [out, *ad.gradients(out, xs)]
+    feed = dict(zip(xs, exact_feeds(np.random.default_rng(seed), shapes, np.float64, True)))
+    assert_bitwise_equal(ad.Executor(nodes).run(feed),
+                         ad.Executor(nodes, backend="python").run(feed))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 6), st.integers(0, 9), st.integers(0, 6), st.booleans(), st.booleans(),
+       st.sampled_from(["mm", "mv", "vm", "vv"]), st.integers(0, 2**32 - 1))
+def test_small_integer_matmul_is_exact(m, k, n, ta, tb, form, seed):
+    rng = np.random.default_rng(seed)
+    a_shape = (k,) if form in ("vm", "vv") else ((k, m) if ta else (m, k))
+    b_shape = (k,) if form in ("mv", "vv") else ((n, k) if tb else (k, n))
+    A, B = ad.Variable("A"), ad.Variable("B")
+    y = ad.matmul_op(A, B, ta, tb)
+    nodes = [y, *ad.gradients(ad.reduce_sum_op(y * y), [A, B])]
+    feed = {A: rng.integers(-5, 6, a_shape).astype(float),
+            B: rng.integers(-5, 6, b_shape).astype(float)}
+    assert_bitwise_equal(ad.Executor(nodes).run(feed),
+                         ad.Executor(nodes, backend="python").run(feed))
