@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import fastad as ad
+from curves import plot_curves
 
 try:
     from tqdm import tqdm
@@ -79,22 +80,6 @@ def train(n=100, lr=0.1, epochs=100, backend="native", seed=0, progress=False):
             "losses": losses, "accuracies": accuracies, "w": w_in, "b": b_in}
 
 
-def plot(result, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.plot(result["losses"])
-    ax1.set(xlabel="epoch", ylabel="mean loss", title="training loss")
-    ax2.plot(result["accuracies"])
-    ax2.set(xlabel="epoch", ylabel="accuracy", title="training accuracy")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=ad.executor.BACKENDS, default="native")
@@ -115,7 +100,7 @@ def main(argv=None):
           f"{result['seconds']:.2f} s ({args.backend} backend)")
     print(f"w = {result['w']}, b = {result['b']}")
     if args.plot:
-        plot(result, args.plot)
+        plot_curves(result, args.plot, "training accuracy")
         print(f"wrote {args.plot}")
 
 

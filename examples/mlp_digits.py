@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 import fastad as ad
+from curves import plot_curves
 
 try:
     from tqdm import tqdm
@@ -82,22 +83,6 @@ def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", seed=0
             "losses": losses, "accuracies": accuracies}
 
 
-def plot(result, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.plot(result["losses"])
-    ax1.set(xlabel="epoch", ylabel="mean loss", title="training loss")
-    ax2.plot(result["accuracies"])
-    ax2.set(xlabel="epoch", ylabel="accuracy", title="test accuracy")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=ad.executor.BACKENDS, default="native")
@@ -120,7 +105,7 @@ def main(argv=None):
           f"{result['losses'][-1]:.4f}, {len(result['losses'])} epochs in "
           f"{result['seconds']:.2f} s ({args.backend} backend)")
     if args.plot:
-        plot(result, args.plot)
+        plot_curves(result, args.plot, "test accuracy")
         print(f"wrote {args.plot}")
 
 

@@ -1,6 +1,7 @@
 """The examples in their short mode reach their accuracy targets, with both backends."""
 import importlib.util
 import os
+import sys
 
 import pytest
 
@@ -8,6 +9,8 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examp
 
 
 def load_example(name):
+    if EXAMPLES not in sys.path:
+        sys.path.insert(0, EXAMPLES)  # examples import their shared `curves` module
     spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -107,10 +107,11 @@ class BinaryOp(Op):
 
 
 class ConstOp(Op):
-    """`x` with a scalar constant `c` (`node.const_attr`); `vjp(x, c, y, g)`, `jvp(x, c, y, t)`."""
+    """`x` with a scalar constant `c` (`node.const_attr`), elementwise.  `chain(x, c, y, g)`
+    is g times the derivative: the gradient rule and, with g a tangent, the tangent rule."""
 
-    def __init__(self, name, label, fn, vjp, jvp):
-        self.name, self.label, self.fn, self.vjp, self.jvp_rule = name, label, fn, vjp, jvp
+    def __init__(self, name, label, fn, chain):
+        self.name, self.label, self.fn, self.chain = name, label, fn, chain
 
     def __call__(self, x, c):
         return Node(self, [x], self.label.format(x=x, c=f"{c:g}"), const_attr=float(c))
@@ -119,20 +120,21 @@ class ConstOp(Op):
         return self.fn(vals[0], node.const_attr)
 
     def gradient(self, node, g):
-        return [self.vjp(node.inputs[0], node.const_attr, node, g)]
+        return [self.chain(node.inputs[0], node.const_attr, node, g)]
 
     def jvp(self, node, tangents):
-        return self.jvp_rule(node.inputs[0], node.const_attr, node, tangents[0])
+        return self.chain(node.inputs[0], node.const_attr, node, tangents[0])
 
     def infer(self, node, shapes, dtypes):
         return shapes[0], dtypes[0]
 
 
 class UnaryOp(Op):
-    """`fn(x)` elementwise; `vjp(x, y, g)`, `jvp(x, y, t)`."""
+    """`fn(x)` elementwise.  `chain(x, y, g)` is g times fn'(x): the gradient rule and,
+    with g a tangent, the tangent rule."""
 
-    def __init__(self, name, fn, vjp, jvp):
-        self.name, self.fn, self.vjp, self.jvp_rule = name, fn, vjp, jvp
+    def __init__(self, name, fn, chain):
+        self.name, self.fn, self.chain = name, fn, chain
 
     def __call__(self, x):
         return Node(self, [x], f"{self.name.capitalize()}({x})")
@@ -141,10 +143,10 @@ class UnaryOp(Op):
         return self.fn(vals[0])
 
     def gradient(self, node, g):
-        return [self.vjp(node.inputs[0], node, g)]
+        return [self.chain(node.inputs[0], node, g)]
 
     def jvp(self, node, tangents):
-        return self.jvp_rule(node.inputs[0], node, tangents[0])
+        return self.chain(node.inputs[0], node, tangents[0])
 
     def infer(self, node, shapes, dtypes):
         return shapes[0], dtypes[0]
@@ -159,37 +161,28 @@ mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a)
 div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
                   jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)))
 
-add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c,
-                         vjp=lambda x, c, y, g: g, jvp=lambda x, c, y, t: t)
-sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c,
-                         vjp=lambda x, c, y, g: g, jvp=lambda x, c, y, t: t)
-rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x,
-                          vjp=lambda x, c, y, g: -g, jvp=lambda x, c, y, t: -t)
+add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c, lambda x, c, y, g: g)
+sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c, lambda x, c, y, g: g)
+rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x, lambda x, c, y, g: -g)
 mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c,
-                         vjp=lambda x, c, y, g: g * c, jvp=lambda x, c, y, t: t * c)
+                         lambda x, c, y, g: g * c)
 div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c,
-                         vjp=lambda x, c, y, g: g / c, jvp=lambda x, c, y, t: t / c)
+                         lambda x, c, y, g: g / c)
 rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
-                          vjp=lambda x, c, y, g: -(g * y / x), jvp=lambda x, c, y, t: -(t * y / x))
+                          lambda x, c, y, g: -(g * y / x))
 pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", lambda x, c: x ** c,
-                         vjp=lambda x, c, y, g: g * (x ** (c - 1) * c),
-                         jvp=lambda x, c, y, t: t * (x ** (c - 1) * c))
+                         lambda x, c, y, g: g * (x ** (c - 1) * c))
 
-neg_op = UnaryOp("neg", np.negative, vjp=lambda x, y, g: -g, jvp=lambda x, y, t: -t)
-exp_op = UnaryOp("exp", np.exp, vjp=lambda x, y, g: g * y, jvp=lambda x, y, t: t * y)
-ln_op = UnaryOp("ln", np.log, vjp=lambda x, y, g: g / x, jvp=lambda x, y, t: t / x)
+neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g)
+exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y)
+ln_op = UnaryOp("ln", np.log, lambda x, y, g: g / x)
 log_op = ln_op
-sqrt_op = UnaryOp("sqrt", np.sqrt, vjp=lambda x, y, g: g / (y * 2), jvp=lambda x, y, t: t / (y * 2))
-tanh_op = UnaryOp("tanh", np.tanh, vjp=lambda x, y, g: g * (1 - y * y),
-                  jvp=lambda x, y, t: t * (1 - y * y))
-sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, vjp=lambda x, y, g: g * (y * (1 - y)),
-                     jvp=lambda x, y, t: t * (y * (1 - y)))
-relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), vjp=lambda x, y, g: relu_grad_op(x, g),
-                  jvp=lambda x, y, t: relu_grad_op(x, t))
-sin_op = UnaryOp("sin", np.sin, vjp=lambda x, y, g: g * cos_op(x),
-                 jvp=lambda x, y, t: t * cos_op(x))
-cos_op = UnaryOp("cos", np.cos, vjp=lambda x, y, g: -(g * sin_op(x)),
-                 jvp=lambda x, y, t: -(t * sin_op(x)))
+sqrt_op = UnaryOp("sqrt", np.sqrt, lambda x, y, g: g / (y * 2))
+tanh_op = UnaryOp("tanh", np.tanh, lambda x, y, g: g * (1 - y * y))
+sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, lambda x, y, g: g * (y * (1 - y)))
+relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), lambda x, y, g: relu_grad_op(x, g))
+sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x))
+cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)))
 
 
 class ReluGradOp(Op):
