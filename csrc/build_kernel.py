@@ -22,11 +22,13 @@ typedef struct {
     int32_t op; int32_t dtype; int32_t out; int32_t a; int32_t b; int32_t ndim;
     int64_t shape[...]; int64_t sa[...]; int64_t sb[...]; int64_t so[...];
     int64_t n; int64_t m; int64_t k; int32_t trans_a; int32_t trans_b; double c;
-    ...;
+    int32_t group; ...;
 } fa_instr;
 extern const char *const fa_opcode_names[];
+extern const char *const fa_opcode_kinds[];
 extern const int fa_num_opcodes;
 extern const int fa_maxdim;
+extern const int fa_block;
 int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);

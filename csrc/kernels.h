@@ -218,3 +218,31 @@ static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, char
         break;
     }
 }
+
+/* A validated group of ins->group elementwise instructions over the same n elements,
+ * run block by block: every member on block 0, then every member on block 1, ...
+ * Whole-array operands advance with the block; broadcast single elements stay put. */
+static void SFX(run_group)(const fa_instr *first, char *const *slots)
+{
+    const int64_t n = group_elements(first);
+    for (int64_t at = 0; at < n; at += FA_BLOCK) {
+        const int64_t len = n - at < FA_BLOCK ? n - at : FA_BLOCK;
+        for (const fa_instr *ins = first; ins < first + first->group; ins++) {
+            T *out = (T *)slots[ins->out] + at;
+            const T *x = (const T *)slots[ins->a];
+            switch (kind_of[ins->op]) {
+            case K_UNARY:
+                SFX(unary)(ins->op, x + at, out, len);
+                break;
+            case K_CONST:
+                SFX(byconst)(ins->op, x + at, (T)ins->c, out, len);
+                break;
+            default: {  /* K_BINARY, strides 0 or 1 */
+                const T *y = (const T *)slots[ins->b];
+                SFX(binary_row)(ins->op, x + at * ins->sa[0], ins->sa[0], y + at * ins->sb[0],
+                                ins->sb[0], out, 1, len);
+            }
+            }
+        }
+    }
+}

@@ -14,8 +14,14 @@ const char *const fa_opcode_names[] = {
     FA_OPCODES(FA_NAME)
 #undef FA_NAME
 };
+const char *const fa_opcode_kinds[] = {
+#define FA_KIND_NAME(name, kind) #kind,
+    FA_OPCODES(FA_KIND_NAME)
+#undef FA_KIND_NAME
+};
 const int fa_num_opcodes = FA_NUM_OPCODES;
 const int fa_maxdim = FA_MAXDIM;
+const int fa_block = FA_BLOCK;
 
 enum fa_kind { K_UNARY, K_CONST, K_BINARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS };
 
@@ -29,16 +35,17 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 
 /* ---- validation: run once per program, so the dispatch loop needs no checks ---- */
 
-enum { E_OK, E_OPCODE, E_DTYPE, E_SLOT, E_RANK, E_SIZE, E_BOUNDS };
+enum { E_OK, E_OPCODE, E_DTYPE, E_SLOT, E_RANK, E_SIZE, E_BOUNDS, E_GROUP };
 
 static const char *const error_messages[] = {
     "ok", "opcode out of range", "bad dtype", "slot index out of range",
     "loop rank out of range", "negative or overflowing size", "operand exceeds its slot",
+    "bad elementwise group",
 };
 
 const char *fa_error_message(int code)
 {
-    return code >= 0 && code <= E_BOUNDS ? error_messages[code] : "unknown error";
+    return code >= 0 && code <= E_GROUP ? error_messages[code] : "unknown error";
 }
 
 /* Bytes a strided operand spans: (highest element offset + 1) * item, 0 for an empty
@@ -151,6 +158,30 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
     return err;
 }
 
+/* A group member (already validated on its own) is elementwise over group_n elements
+ * of the group's dtype: UNARY or CONST over n, or a BINARY whose operands are whole
+ * contiguous arrays or single broadcast elements, written contiguously. */
+static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n)
+{
+    if (ins->dtype != dtype)
+        return 0;
+    switch (kind_of[ins->op]) {
+    case K_UNARY:
+    case K_CONST:
+        return ins->n == group_n;
+    case K_BINARY:
+        return ins->ndim == 1 && ins->shape[0] == group_n && ins->so[0] == 1 &&
+               (ins->sa[0] == 0 || ins->sa[0] == 1) && (ins->sb[0] == 0 || ins->sb[0] == 1);
+    default:
+        return 0;
+    }
+}
+
+static int64_t group_elements(const fa_instr *ins)
+{
+    return kind_of[ins->op] == K_BINARY ? ins->shape[0] : ins->n;
+}
+
 int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad)
 {
@@ -164,6 +195,19 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
         if (err) {
             *bad = i;
             return err;
+        }
+    }
+    for (int64_t i = 0; i < n_instr; i++) {
+        const int32_t len = prog[i].group;
+        if (len == 0 || len == 1)
+            continue;
+        const int64_t n = group_elements(&prog[i]);
+        int ok = len > 1 && len <= n_instr - i;
+        for (int32_t j = 0; ok && j < len; j++)
+            ok = is_group_member(&prog[i + j], prog[i].dtype, n) && (j == 0 || prog[i + j].group == 0);
+        if (!ok) {
+            *bad = i;
+            return E_GROUP;
         }
     }
     *bad = -1;
@@ -225,6 +269,14 @@ void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots
 {
     for (int64_t i = start; i < end; i++) {
         const fa_instr *ins = &prog[i];
+        if (ins->group > 1 && ins->group <= end - i) {
+            if (ins->dtype == FA_F64)
+                run_group_f64(ins, slots);
+            else
+                run_group_f32(ins, slots);
+            i += ins->group - 1;
+            continue;
+        }
         const char *a = ins->a >= 0 ? slots[ins->a] : NULL;
         const char *b = ins->b >= 0 ? slots[ins->b] : NULL;
         if (ins->dtype == FA_F64)

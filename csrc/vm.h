@@ -30,11 +30,19 @@ typedef struct {
     int64_t m, k;                 /* MATMUL: rows of out, inner size; ROWS: row count */
     int32_t trans_a, trans_b;     /* MATMUL */
     double c;                     /* CONST/FILL */
+    int32_t group;                /* > 1 on the first of that many elementwise instructions
+                                   * run block by block (see fa_run); else 0 */
 } fa_instr;
 
+/* Elements per block when a group runs block by block: a group's live blocks stay in
+ * cache instead of each instruction streaming whole arrays through memory. */
+#define FA_BLOCK 1024
+
 extern const char *const fa_opcode_names[];
+extern const char *const fa_opcode_kinds[];
 extern const int fa_num_opcodes;
 extern const int fa_maxdim;
+extern const int fa_block;
 
 /* Checks every instruction against the slot sizes (bytes).  Returns 0 when the program
  * is safe to run, else an error code (fa_error_message) and the instruction in *bad. */
@@ -43,7 +51,8 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
 const char *fa_error_message(int code);
 
 /* Runs instructions [start, end) of a validated program; slots[i] points to at least
- * slot_bytes[i] bytes.  Never fails. */
+ * slot_bytes[i] bytes.  A group that starts in the range and ends past `end` runs one
+ * instruction at a time.  Never fails. */
 void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots);
 
 void fa_set_blas_threads(int n);

@@ -203,13 +203,42 @@ def lowered_program():
     return ex._vm.last
 
 
+def chain(x, a, n_ops):
+    """x*a, +0.5, sigmoid, exp(sigmoid(.)), ... as in the benchmark's W4/W5."""
+    steps = [lambda t: t * a, lambda t: t + 0.5, ad.sigmoid_op,
+             lambda t: ad.exp_op(ad.sigmoid_op(t))]
+    for i in range(n_ops):
+        x = steps[i % 4](x)
+    return x
+
+
+def grouped_program():
+    x, a = ad.Variable("x"), ad.Variable("a")
+    loss = ad.reduce_sum_op(chain(x, a, 12))
+    ex = ad.Executor([loss, *ad.gradients(loss, [x, a])])
+    ex.run({x: np.linspace(-1, 1, 5000), a: np.float64(0.7)})
+    return ex._vm.last
+
+
+def test_long_elementwise_runs_are_grouped_and_agree():
+    plan = grouped_program()
+    groups = [i.fields.get("group", 0) for i in plan.instrs]
+    assert max(groups) >= 10, groups
+    x, a = ad.Variable("x"), ad.Variable("a")
+    loss = ad.reduce_sum_op(chain(x, a, 12))
+    nodes = [loss, *ad.gradients(loss, [x, a])]
+    feed = {x: np.linspace(-1, 1, 5000), a: np.float64(0.7)}
+    for g, w in zip(ad.Executor(nodes).run(feed), ad.Executor(nodes, backend="python").run(feed)):
+        np.testing.assert_allclose(g, w, rtol=1e-13)
+
+
 def validate(plan, prog):
     sizes = ffi.new("int64_t[]", plan.slot_bytes)
     bad = ffi.new("int64_t *")
     return lib.fa_validate(prog, len(plan.instrs), sizes, len(plan.slot_bytes), bad)
 
 
-FIELDS = ["op", "dtype", "out", "a", "b", "ndim", "trans_a", "n", "m", "k"]
+FIELDS = ["op", "dtype", "out", "a", "b", "ndim", "trans_a", "group", "n", "m", "k"]
 BAD_VALUES = [-1, -2**31, 2**31 - 1, 10**6, 2**62, len(OPCODES)]
 
 
@@ -230,10 +259,11 @@ def corruptions(plan):
                     yield prog
 
 
-def test_validation_rejects_corrupted_programs():
+@pytest.mark.parametrize("which", ["mlp", "grouped"])
+def test_validation_rejects_corrupted_programs(which):
     """A corrupted program is rejected, or else it stays inside its buffers when run
     (under the sanitizer build, any stray access is reported)."""
-    plan = PLAN
+    plan = PLAN if which == "mlp" else grouped_program()
     assert validate(plan, plan.prog) == 0
     rejected = accepted = 0
     for prog in corruptions(plan):
@@ -249,7 +279,7 @@ def test_validation_names_what_is_wrong():
     plan = PLAN
     codes = {}
     for field, value in [("op", len(OPCODES)), ("dtype", 2), ("out", len(plan.slot_bytes)),
-                         ("ndim", lib.fa_maxdim + 1), ("out", -1)]:
+                         ("ndim", lib.fa_maxdim + 1), ("out", -1), ("group", 2)]:
         prog = ffi.new("fa_instr[]", len(plan.instrs))
         ffi.memmove(prog, plan.prog, ffi.sizeof("fa_instr") * len(plan.instrs))
         setattr(prog[0], field, value)
@@ -257,7 +287,8 @@ def test_validation_names_what_is_wrong():
     assert codes == {("op", len(OPCODES)): "opcode out of range", ("dtype", 2): "bad dtype",
                      ("out", len(plan.slot_bytes)): "slot index out of range",
                      ("ndim", lib.fa_maxdim + 1): "loop rank out of range",
-                     ("out", -1): "slot index out of range"}
+                     ("out", -1): "slot index out of range",
+                     ("group", 2): "bad elementwise group"}
 
 
 PLAN = lowered_program()
@@ -320,11 +351,11 @@ EXACT_BINARY_OPS = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
 
 
 @st.composite
-def exact_graphs(draw, divide=True):
+def exact_graphs(draw, divide=True, bases=EXACT_BASES):
     """(input shapes, builder) of a random DAG of + - * / (by nodes and by constants),
     neg, relu, oneslike and zeroslike whose shapes all broadcast to one base shape,
     empty and 0-d ones included."""
-    base = draw(st.sampled_from(EXACT_BASES))
+    base = draw(st.sampled_from(bases))
     subshapes = [base[i:] for i in range(len(base) + 1)] + [
         tuple(1 if j == i else n for j, n in enumerate(base)) for i in range(len(base))]
     shapes = draw(st.lists(st.sampled_from(subshapes), min_size=1, max_size=3))
@@ -377,6 +408,15 @@ def test_exact_ops_match_the_reference_bit_for_bit(graph, seed, dtype):
     feed = dict(zip(xs, exact_feeds(np.random.default_rng(seed), shapes, dtype, False)))
     want = ad.Executor(nodes, backend="python").run(feed)
     assert_bitwise_equal(ad.Executor(nodes).run(feed), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(exact_graphs(bases=[(3000,), (2, 2100), (1, 2500)]), st.integers(0, 2**32 - 1))
+def test_blocked_groups_match_the_reference_bit_for_bit(graph, seed):
+    """Arrays longer than a VM block: runs of elementwise instructions execute block by
+    block, with broadcast scalars and reused buffers in between."""
+    test_exact_ops_match_the_reference_bit_for_bit.hypothesis.inner_test(
+        graph, seed, np.float64)
 
 
 @settings(max_examples=150, deadline=None)

@@ -79,8 +79,9 @@ def collapse(shape, *strides):
 class Lowering:
     """Builds the program for one schedule and one feed signature."""
 
-    def __init__(self, schedule, specs, eval_nodes, opcodes, maxdim):
-        self.opcodes, self.maxdim = opcodes, maxdim
+    def __init__(self, schedule, specs, eval_nodes, opcodes, kinds, maxdim, block):
+        self.opcodes, self.maxdim, self.block = opcodes, maxdim, block
+        self.kind_of = {opcodes[name]: kind for name, kind in kinds.items()}
         self.storages, self.steps, self.values = [], [], {}
         self.specs = specs
         for node in schedule.feeds:
@@ -90,7 +91,7 @@ class Lowering:
         for node in schedule.steps:
             self.lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
-        self.arena_bytes = plan_memory(self.storages, self.steps)
+        self.arena_bytes = plan_memory(self.storages, self.steps, self.form_groups())
 
     # -- buffers ---------------------------------------------------------------------
 
@@ -127,6 +128,43 @@ class Lowering:
             claimed[node] = value
             outputs.append(value)
         return outputs
+
+    def form_groups(self):
+        """Marks runs of elementwise instructions over the same n > block elements and
+        dtype, whose operands are whole arrays or single broadcast elements: the VM runs
+        such a group block by block, so its intermediates stay in cache.  Returns the
+        groups as (first step, end step, bytes of a whole operand) for the memory plan."""
+        groups, run = [], []
+
+        def close():
+            if len(run) > 1:
+                run[0][1].fields["group"] = len(run)
+                groups.append((run[0][0], run[-1][0] + 1, run[0][2]))
+            run.clear()
+
+        for i, step in enumerate(self.steps):
+            key = self.group_key(step)
+            if key is None or (run and key != run[0][2]):
+                close()
+            if key is not None:
+                run.append((i, step, key))
+        close()
+        return [(start, end, nbytes) for start, end, (nbytes, _) in groups]
+
+    def group_key(self, step):
+        """(bytes of a whole operand, dtype) when `step` may join a group, else None."""
+        if not isinstance(step, Instr):
+            return None
+        kind, f = self.kind_of[step.opcode], step.fields
+        if kind in ("UNARY", "CONST"):
+            n = f["n"]
+        elif (kind == "BINARY" and f["ndim"] == 1 and f["so"] == [1]
+              and f["sa"][0] in (0, 1) and f["sb"][0] in (0, 1)):
+            n = f["shape"][0]
+        else:
+            return None
+        item = 8 if step.dtype else 4
+        return (n * item, step.dtype) if n > self.block else None
 
     # -- instructions ----------------------------------------------------------------
 

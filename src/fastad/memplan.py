@@ -26,16 +26,27 @@ class Storage:
         return self.kind in ("temp", "output", "scalar")
 
 
-def plan_memory(storages, steps):
+def plan_memory(storages, steps, groups=()):
     """Give every arena storage an offset; returns the arena size in bytes.
 
     `steps` is the program in order; each has `.out` (the storage it writes),
     `.reads` (storages it reads) and `.inplace` (reads it may overwrite).  0-d feeds
-    are written before the run starts, so they get their cells first."""
+    are written before the run starts, so they get their cells first.
+
+    `groups` are (start, end, whole) step ranges the VM runs block by block.  There a
+    buffer of `whole` bytes is read and written at the same positions by every member,
+    so reusing its memory stays safe; any other buffer a member reads (a broadcast
+    element) is kept until the group ends, so that no member writes over it while a
+    later block still needs it."""
     last_use = {}
     for i, step in enumerate(steps):
         for s in (*step.reads, step.out):
             last_use[s] = i
+    for start, end, whole in groups:
+        for step in steps[start:end]:
+            for s in step.reads:
+                if s.nbytes != whole:
+                    last_use[s] = max(last_use[s], end - 1)
     free, top = [], 0  # free: [capacity, offset] blocks, reusable
 
     def allocate(s):

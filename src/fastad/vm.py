@@ -27,6 +27,7 @@ from ._kernel import ffi, lib  # noqa: E402
 
 OPCODES = {ffi.string(lib.fa_opcode_names[i]).decode(): i for i in range(lib.fa_num_opcodes)}
 OPCODE_NAMES = {i: name for name, i in OPCODES.items()}
+OPCODE_KINDS = {name: ffi.string(lib.fa_opcode_kinds[i]).decode() for name, i in OPCODES.items()}
 
 
 def set_blas_threads(n):
@@ -74,10 +75,10 @@ class Plan:
     """One lowered, validated program and what a run needs to bind and unpack it."""
 
     def __init__(self, sched, specs, eval_nodes):
-        low = Lowering(sched, specs, eval_nodes, OPCODES, lib.fa_maxdim)
+        low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
+                       lib.fa_block)
         self.feed_specs = [(node, *specs[node], low.values[node].storage.index)
                            for node in sched.feeds]
-        self.n_slots = len(low.storages)
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
         self.arena_storages = [s for s in low.storages if s.in_arena]
@@ -100,14 +101,14 @@ class Plan:
 
     def disassemble(self):
         """The program as text: one line per instruction or Python step."""
-        lines = [f"# {len(self.instrs)} instructions, {self.n_slots} slots, "
+        lines = [f"# {len(self.instrs)} instructions, {len(self.slot_bytes)} slots, "
                  f"arena {self.arena_bytes} bytes"]
-        steps = iter(self.instrs)
         for start, end, step in self.segments or [(0, len(self.instrs), None)]:
             for i in range(start, end):
-                ins = next(steps)
+                ins = self.instrs[i]
                 operands = ", ".join(f"s{s.index}" for s in (ins.a, ins.b) if s is not None)
-                extra = " ".join(f"{k}={v}" for k, v in ins.fields.items() if k != "ndim")
+                extra = " ".join(f"{k}={v}" for k, v in ins.fields.items()
+                                 if k != "ndim" and (k, v) != ("group", 0))
                 lines.append(f"{i:4d} {OPCODE_NAMES[ins.opcode]:<12} {('f32', 'f64')[ins.dtype]}"
                              f" s{ins.out.index} <- {operands:<10} {extra:<40} # {ins.node}")
             if step is not None:
@@ -225,7 +226,7 @@ class Workspace:
         self.arena = np.empty(plan.arena_bytes + ALIGN, np.uint8)
         base = ffi.cast("char *", ffi.from_buffer(self.arena))
         pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
-        self.slots = ffi.new("char *[]", max(1, plan.n_slots))
+        self.slots = ffi.new("char *[]", max(1, len(plan.slot_bytes)))
         for s in plan.arena_storages:
             self.slots[s.index] = base + pad + s.offset
         self.scalar_ptrs = [  # typed pointers to the 0-d feeds' arena cells
