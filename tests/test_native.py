@@ -447,3 +447,19 @@ def test_small_integer_matmul_is_exact(m, k, n, ta, tb, form, seed):
             B: rng.integers(-5, 6, b_shape).astype(float)}
     assert_bitwise_equal(ad.Executor(nodes).run(feed),
                          ad.Executor(nodes, backend="python").run(feed))
+
+
+def test_loops_of_more_axes_than_the_vm_takes_fall_back_to_numpy():
+    """Broadcasting that no collapsing brings under the VM's rank limit still runs: that
+    node is computed by its numpy `compute` between native segments."""
+    rank = lib.fa_maxdim + 2
+    a_shape = tuple(2 if d % 2 else 1 for d in range(rank))
+    b_shape = tuple(1 if d % 2 else 2 for d in range(rank))
+    x, y = ad.Variable("x"), ad.Variable("y")
+    nodes = [ad.exp_op(x) * y, *ad.gradients(ad.reduce_sum_op(ad.exp_op(x) * y), [x, y])]
+    ex = ad.Executor(nodes)
+    rng = np.random.default_rng(4)
+    feed = {x: rng.standard_normal(a_shape), y: rng.standard_normal(b_shape)}
+    assert "PYTHON" in ex.disassemble(feed)
+    for g, w in zip(ex.run(feed), ad.Executor(nodes, backend="python").run(feed)):
+        np.testing.assert_allclose(g, w, rtol=1e-13)

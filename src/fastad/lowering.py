@@ -138,8 +138,9 @@ class Lowering:
 
         def close():
             if len(run) > 1:
-                run[0][1].fields["group"] = len(run)
-                groups.append((run[0][0], run[-1][0] + 1, run[0][2]))
+                first, step, (whole, _) = run[0]
+                step.fields["group"] = len(run)
+                groups.append((first, run[-1][0] + 1, whole))
             run.clear()
 
         for i, step in enumerate(self.steps):
@@ -149,7 +150,7 @@ class Lowering:
             if key is not None:
                 run.append((i, step, key))
         close()
-        return [(start, end, nbytes) for start, end, (nbytes, _) in groups]
+        return groups
 
     def group_key(self, step):
         """(bytes of a whole operand, dtype) when `step` may join a group, else None."""
@@ -197,8 +198,8 @@ class Lowering:
 
     def lower(self, node):
         rule = LOWERING_RULES.get(type(node.op))
-        if rule is None or rule(self, node, [self.values[i] for i in node.inputs]) is False:
-            ins = [self.values[i] for i in node.inputs]
+        ins = [self.values[i] for i in node.inputs]
+        if rule is None or rule(self, node, ins) is False:
             self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
     # -- one method per kind of op; returning False falls back to a Python step --------
@@ -211,11 +212,11 @@ class Lowering:
 
     def binary(self, node, ins):
         shape, dtype = self.specs[node]
-        a, b = (self.cast(node, v, dtype) for v in ins)
-        fields = self.loop(shape, sa=broadcast_strides(a.shape, shape),
-                           sb=broadcast_strides(b.shape, shape), so=contiguous_strides(shape))
+        fields = self.loop(shape, sa=broadcast_strides(ins[0].shape, shape),
+                           sb=broadcast_strides(ins[1].shape, shape), so=contiguous_strides(shape))
         if fields is None:
             return False
+        a, b = (self.cast(node, v, dtype) for v in ins)
         out = self.new_value(node)
         self.emit(node, node.op.name.upper(), dtype, out, a, b,
                   inplace=[v for v in (a, b) if v.shape == shape], **fields)
