@@ -2,7 +2,13 @@
 output, one instruction) against its C call alone, minima of repeated timings.
 
     python benchmarks/overhead.py
+
+Timings drift on a shared machine; instruction counts don't.  `--runs N` only makes N
+runs, for counting them with callgrind (main thread, N runs minus 0 runs, divided by N):
+
+    valgrind --tool=callgrind --separate-threads=yes python benchmarks/overhead.py --runs 20000
 """
+import sys
 import timeit
 
 import numpy as np
@@ -16,6 +22,10 @@ def main():
     ex = ad.Executor([x * 2])
     feed = {x: np.ones(3)}
     ex.run(feed)
+    if sys.argv[1:2] == ["--runs"]:
+        for _ in range(int(sys.argv[2])):
+            ex.run(feed)
+        return
     plan = ex._vm.last
     slots = plan.pool[0].slots
 
