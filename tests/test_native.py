@@ -265,6 +265,7 @@ def test_validation_rejects_corrupted_programs(which):
     (under the sanitizer build, any stray access is reported)."""
     plan = PLAN if which == "mlp" else grouped_program()
     assert validate(plan, plan.prog) == 0
+    assert not plan.fresh  # every slot of the workspace still points at live memory
     rejected = accepted = 0
     for prog in corruptions(plan):
         if validate(plan, prog):

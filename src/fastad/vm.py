@@ -172,10 +172,14 @@ class Plan:
         fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
         for value, arr in zip(self.fresh, fresh):
             slots[value.storage.index] = ffi.from_buffer(arr)
-        if self.segments is None:
-            lib.fa_run(self.prog, 0, len(self.instrs), slots)
-        else:
-            self.run_segments(slots)
+        try:
+            if self.segments is None:
+                lib.fa_run(self.prog, 0, len(self.instrs), slots)
+            else:
+                self.run_segments(slots)
+        finally:  # the caller owns those arrays now: leave no pointer into them behind
+            for value in self.fresh:
+                slots[value.storage.index] = ffi.NULL
         copied = [view.copy() for view in ws.out_views]
         out = []
         for kind, k in self.outputs:
