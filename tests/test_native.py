@@ -464,3 +464,16 @@ def test_loops_of_more_axes_than_the_vm_takes_fall_back_to_numpy():
     assert "PYTHON" in ex.disassemble(feed)
     for g, w in zip(ex.run(feed), ad.Executor(nodes, backend="python").run(feed)):
         np.testing.assert_allclose(g, w, rtol=1e-13)
+
+
+def test_feed_dicts_with_more_keys_reuse_or_change_the_plan():
+    """Keys outside the graph keep the last plan (the fast path); feeding one more graph
+    node changes the schedule, and the next exact feed set goes back."""
+    (w, x, b, y), nodes = seed_logreg()
+    o = nodes[0].inputs[0].inputs[0]  # y * ln(h), inside the loss
+    ex, ref = ad.Executor(nodes), ad.Executor(nodes, backend="python")
+    base = {w: np.arange(3.0), x: np.ones(3), b: np.ones(1), y: np.float64(1)}
+    for feed in [base, {**base, ad.Variable("elsewhere"): np.ones(2)},
+                 {**base, o: np.array([-0.25])}, base]:
+        for g, e in zip(ex.run(feed), ref.run(feed)):
+            np.testing.assert_allclose(g, e, rtol=1e-14)

@@ -43,16 +43,24 @@ set_blas_threads(os.environ.get("FASTAD_BLAS_THREADS", "1"))
 class NativeVM:
     def __init__(self, executor):
         self.executor = executor
+        self.graph = frozenset(executor.topo_order)
         self.plans = {}   # (schedule, feed signature) -> Plan
         self.last = None  # the plan of the previous run: tried first
 
     def run(self, feed_dict):
         plan = self.last
-        if plan is not None and len(feed_dict) == len(plan.feed_specs):
+        if plan is not None and self.same_schedule(feed_dict, plan):
             out = plan.run(feed_dict)
             if out is not None:
                 return out
         return self.run_slow(feed_dict)
+
+    def same_schedule(self, feed_dict, plan):
+        """Whether `plan`'s schedule fits this feed_dict (given its feeds are all in it):
+        keys beyond them must be nodes outside the graph."""
+        extra = len(feed_dict) - len(plan.feed_specs)
+        return extra == 0 or (extra > 0 and not any(
+            node in self.graph and node not in plan.fed for node in feed_dict))
 
     def run_slow(self, feed_dict):
         """Converts the feeds, finds or builds the plan for their signature, runs it."""
@@ -79,6 +87,7 @@ class Plan:
                        lib.fa_block)
         self.feed_specs = [(node, *specs[node], low.values[node].storage.index)
                            for node in sched.feeds]
+        self.fed = frozenset(sched.feeds)
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
         self.arena_storages = [s for s in low.storages if s.in_arena]
