@@ -55,7 +55,9 @@ def test_missing_peer_and_tqdm_are_skipped(monkeypatch, capsys):
                         lambda name: None if name == "torch" else find_spec(name))
     monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` now raises ImportError
     assert bench.main(["--quick", "--workload", "W1", "--peers", "torch"]) == 0
-    assert "note: peer torch skipped: not installed (pip install torch)" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "note: peer torch skipped: not installed (pip install torch)" in out
+    assert "timing W1 (pip install fastad[bench] for a progress bar)" in err
 
 
 def test_bad_arguments_are_refused(capsys):

@@ -520,12 +520,14 @@ def available_peers(requested):
 # --- output ------------------------------------------------------------------------------
 
 def progress(total):
-    """A tqdm bar on stderr when tqdm is installed; otherwise nothing is shown."""
+    """A tqdm bar on stderr when tqdm is installed; otherwise a line per workload."""
     try:
         from tqdm import tqdm
     except ImportError:
-        return SimpleNamespace(update=lambda n=1: None, set_description=lambda s: None,
-                               close=lambda: None)
+        return SimpleNamespace(
+            update=lambda n=1: None, close=lambda: None,
+            set_description=lambda s: print(f"timing {s} (pip install fastad[bench] for a "
+                                            "progress bar)", file=sys.stderr, flush=True))
     return tqdm(total=total, unit="repeat", file=sys.stderr, leave=False, disable=None)
 
 
