@@ -477,3 +477,15 @@ def test_feed_dicts_with_more_keys_reuse_or_change_the_plan():
                  {**base, o: np.array([-0.25])}, base]:
         for g, e in zip(ex.run(feed), ref.run(feed)):
             np.testing.assert_allclose(g, e, rtol=1e-14)
+
+
+def test_dtypes_equal_but_not_identical_share_a_plan():
+    """A float64 dtype carrying metadata equals float64 (same signature, same plan) but
+    is another object: binding must accept both kinds of feed in either order."""
+    x = ad.Variable("x")
+    ex = ad.Executor([x * 2])
+    tagged = np.dtype(np.float64, metadata={"unit": "m"})
+    for feed in (np.ones(3, dtype=tagged), np.ones(3), np.ones(3, dtype=tagged),
+                 np.array(1.0, dtype=tagged), np.float64(1.0), np.array(1.0, dtype=tagged)):
+        out, = ex.run({x: feed})
+        assert out.tolist() == np.full(feed.shape, 2.0).tolist()

@@ -85,8 +85,9 @@ class Plan:
     def __init__(self, sched, specs, eval_nodes):
         low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
                        lib.fa_block)
-        self.feed_specs = [(node, *specs[node], low.values[node].storage.index)
-                           for node in sched.feeds]
+        self.feed_specs = [  # np.dtype(str): the plain dtype, should the feed's carry metadata
+            (node, specs[node][0], np.dtype(specs[node][1].str), low.values[node].storage.index)
+            for node in sched.feeds]
         self.fed = frozenset(sched.feeds)
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
@@ -263,12 +264,13 @@ class Workspace:
                 if ptr is not None:
                     if type(v) in _SCALAR_TYPES[dtype]:
                         ptr[0] = v
-                    elif type(v) is np.ndarray and v.dtype is dtype and v.shape == ():
+                    elif type(v) is np.ndarray and v.dtype == dtype and v.shape == ():
                         ptr[0] = float(v)
                     else:
                         return False
                 elif type(v) is np.ndarray:
-                    if v.dtype is not dtype or v.shape != shape:
+                    # `is` first: a dtype equal but not identical carries metadata
+                    if (v.dtype is not dtype and v.dtype != dtype) or v.shape != shape:
                         return False
                     if v is not bound[i]:
                         if not v.flags.aligned:
