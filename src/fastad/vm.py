@@ -76,7 +76,10 @@ class NativeVM:
             plan = Plan(sched, specs, self.executor.eval_node_list)
             self.plans[(sched, signature)] = plan
         self.last = plan
-        return plan.run(vals)
+        out = plan.run(vals)
+        if out is None:  # converted feeds always fit their own plan
+            raise RuntimeError("fastad internal error: feeds don't fit the plan made for them")
+        return out
 
 
 class Plan:
