@@ -14,7 +14,10 @@
  *   ... and the same four with _f32 / float.
  *
  * y may equal x (in place): y[i] depends on x[i] only, nothing is `restrict`.
- * The float32 kernels evaluate the float64 element functions and round once.
+ * The float32 kernels have their own element functions (see "float32 element
+ * functions" below): exp and log in float arithmetic, tanh and sigmoid in
+ * double with short polynomials; all within 1 ulp of the truth and nearly
+ * always correctly rounded.
  *
  * Accuracy (float64, measured by tests/test_vmath.py against long double):
  * exp and log ~0.5 ulp (nearly correctly rounded), tanh and sigmoid <= 1 ulp.
@@ -522,6 +525,164 @@ static inline double fa__sigmoid1(double x, int exact_sub)
 }
 
 /* ------------------------------------------------------------------------ */
+/* float32 element functions                                                */
+/* ------------------------------------------------------------------------ */
+/* float32 needs far less than the double-double machinery above.
+ * - exp and log work in float arithmetic (twice the lanes of double): range
+ *   reduction with exact steps and error-free sums, so that the last
+ *   addition is the only large rounding (<= 1 ulp, ~0.5 ulp typically;
+ *   measured exhaustively, see tests/test_vmath.py).
+ * - tanh and sigmoid (whose formulas amplify rounding errors) are evaluated
+ *   in double (the float input converted exactly) with short polynomials and
+ *   rounded once: relative error before that rounding ~2^-47.
+ * No block needs a careful path: every intermediate of the double code is a
+ * normal double, and subnormal float results come from one rounding (exp:
+ * the final scaling by 2^k2 rounds once too). */
+
+/* exp(x) in double for -110 <= x <= 89 (no nan): k = round(x/ln2) by the
+ * shifter, x - k*LN2HI exact (|k| < 2^9), exp(r) for |r| < 0.347 by a
+ * degree-8 Chebyshev fit (relative error 2^-39.7), 2^k put in the exponent
+ * field. */
+static inline double fa__expf_core(double x)
+{
+    double kd = x * 0x1.71547652b82fep+0 + FA__EXP_SHIFT;   /* RN(1/ln2) */
+    uint64_t ki = fa__asu64(kd);
+    kd -= FA__EXP_SHIFT;
+    double r = (x - kd * FA__LOG_LN2HI) - kd * FA__LOG_LN2LO; /* kd*LN2HI exact */
+    double r2 = r * r, r4 = r2 * r2;
+    double p = ((0x1.000000000003cp+0 + r * 0x1.ffffffffd3801p-1)
+                + r2 * (0x1.ffffffffe7381p-2 + r * 0x1.555555a27d8afp-3))
+             + r4 * ((0x1.55555588cf98cp-5 + r * 0x1.1110809b2b56cp-7)
+                     + r2 * (0x1.6c162b951aa1dp-10 + r * 0x1.a1aa987847a5ap-13)
+                     + r4 * 0x1.a17e136e20846p-16);
+    /* 2^k, -160 < k < 130: ki minus the shifter's bits is k */
+    double s = fa__asf64((ki + 1023 - (UINT64_C(0x4338000000000000))) << 52);
+    return p * s;
+}
+
+/* ---- float-arithmetic helpers (the same conventions with 32-bit words) */
+typedef union { float f; uint32_t u; } fa__bits32;
+static inline uint32_t fa__asu32(float x) { fa__bits32 b; b.f = x; return b.u; }
+static inline float fa__asf32(uint32_t u) { fa__bits32 b; b.u = u; return b.f; }
+static inline uint32_t fa__mask_top32(uint32_t v) { return (uint32_t)0 - (v >> 31); }
+static inline uint32_t fa__mask_neg32(float s) { return fa__mask_top32(fa__asu32(s)); }
+static inline float fa__blend32(uint32_t m, float a, float b)
+{
+    return fa__asf32((fa__asu32(a) & m) | (fa__asu32(b) & ~m));
+}
+static inline uint32_t fa__mask_nan32(float x)
+{
+    return fa__mask_top32(UINT32_C(0x7f800000) - (fa__asu32(x) & UINT32_C(0x7fffffff)));
+}
+
+#define FA__LOGF_LN2HI 0x1.62e4p-1f       /* ln2 rounded to a multiple of 2^-16 */
+#define FA__LOGF_LN2LO 0x1.7f7d1cp-20f    /* RN(ln2 - LN2HI) */
+
+/* exp in float arithmetic: x = k ln2 + r (k by the shifter trick, ln2 =
+ * LN2HI + LN2LO with LN2HI having 16 bits: k*LN2HI and x - k*LN2HI exact),
+ * |r| < 0.3467, exp(r) = 1 + r + r^2 P(r) (P: degree-5 Chebyshev fit of
+ * (expm1(r) - r)/r^2 with float coefficients, relative error 2^-29.7), the
+ * rounding errors of r and of 1 + r carried separately; result
+ * (1 + p) * 2^k1 * 2^k2 (k1 = floor(k/2): the first product is exact, the
+ * second rounds once to a subnormal or overflows to inf).  x is clamped to
+ * [-104, 89] (exp rounds to 0 / inf beyond). */
+static inline float fa__expf1f(float x)
+{
+    float xc = fa__blend32(fa__mask_neg32(89.0f - x), 89.0f, x);
+    xc = fa__blend32(fa__mask_neg32(xc + 104.0f), -104.0f, xc);
+    float kf = xc * 0x1.715476p+0f + 0x1.8p23f;
+    uint32_t kb = fa__asu32(kf) - UINT32_C(0x4b400000) + 256;   /* k + 256 */
+    kf -= 0x1.8p23f;
+    float a = xc - kf * FA__LOGF_LN2HI;                    /* exact */
+    float t = kf * FA__LOGF_LN2LO;
+    float r = a - t, rerr = (a - r) - t;   /* r + rerr ~ a - t (exact if |a| >= |t|) */
+    float r2 = r * r, r4 = r2 * r2;
+    float q = (0.5f + r * 0x1.555556p-3f) + r2 * (0x1.5554acp-5f + r * 0x1.1110a6p-7f)
+            + r4 * (0x1.6d759p-10f + r * 0x1.a17e52p-13f);
+    float hi = 1.0f + r, err = (1.0f - hi) + r;            /* fast two-sum */
+    float y = hi + ((err + rerr) + r2 * q);
+    uint32_t k1b = kb >> 1;                                /* floor(k/2) + 128 */
+    float s1 = fa__asf32((k1b - 1) << 23);                 /* 2^floor(k/2) */
+    float s2 = fa__asf32((kb - k1b - 1) << 23);            /* 2^(k - floor(k/2)) */
+    y = (y * s1) * s2;
+    return fa__blend32(fa__mask_nan32(x), x, y);
+}
+
+/* log in float arithmetic: x = 2^e z with z in [sqrt(1/2), sqrt(2)) (float
+ * subnormals scaled by 2^23 first), s = (z - 1)/(z + 1), |s| < 0.1716,
+ *   log z = 2 atanh(s) = 2s + 2s (s^2/3 + s^4/5 + ... + s^10/11)
+ * (truncation < 2^-34 relative).  No table (gathers cost more than the
+ * arithmetic here).  z - 1 is exact, z + 1 = d + dl exactly, and s is kept
+ * as sh + sl (sh = (z-1)/d rounded, sl from the exact residual
+ * (z - 1) - sh*(d + dl), Dekker product, no FMA); then
+ *   log(x) = (e*LN2HI + 2sh) + (2sl + e*LN2LO + 2sh*q)
+ * with an error-free first sum, so the final addition is the only large
+ * rounding. */
+static inline float fa__logf1f(float x)
+{
+    uint32_t sub = fa__mask_neg32(x - 0x1p-126f);    /* also x <= 0: fixed below */
+    float xs = fa__blend32(sub, x * 0x1p23f, x);
+    float eadj = fa__blend32(sub, 23.0f, 0.0f);
+    uint32_t ix = fa__asu32(xs);
+    uint32_t tmp = ix + (UINT32_C(0x3f800000) - UINT32_C(0x3f3504f3));
+    uint32_t ebits = tmp >> 23;                     /* e + 127 */
+    float z = fa__asf32(ix + (UINT32_C(127) << 23) - (ebits << 23));
+    float e = (float)((int32_t)ebits - 127) - eadj;
+    float f = z - 1.0f;                             /* exact */
+    float d = z + 1.0f, dl = (1.0f - d) + z;        /* d + dl == z + 1 */
+    float inv = 1.0f / d;
+    float sh = f * inv;
+    /* sh*d exactly (Dekker) */
+    float c1 = 4097.0f * sh, shh = c1 - (c1 - sh), shl = sh - shh;
+    float c2 = 4097.0f * d, dh = c2 - (c2 - d), dlo = d - dh;
+    float pp = sh * d;
+    float pe = ((shh * dh - pp) + shh * dlo + shl * dh) + shl * dlo;
+    float sl = (((f - pp) - pe) - sh * dl) * inv;   /* s = sh + sl */
+    float t = sh * sh;
+    float q = t * ((1.0f / 3 + t * (1.0f / 5))
+                   + (t * t) * ((1.0f / 7 + t * (1.0f / 9)) + (t * t) * (1.0f / 11)));
+    float w = e * FA__LOGF_LN2HI;                   /* exact */
+    float s2 = 2.0f * sh;
+    float hi = w + s2;                              /* |w| >= |s2| or w == 0 */
+    float err = (w - hi) + s2;
+    float lo = err + ((2.0f * sl + e * FA__LOGF_LN2LO) + s2 * q);
+    float y = hi + lo;
+
+    uint32_t ax = fa__asu32(x) & UINT32_C(0x7fffffff);
+    y = fa__blend32(fa__mask_top32(UINT32_C(0x7f7fffff) - ax), x, y); /* inf, nan */
+    y = fa__blend32(fa__mask_top32(fa__asu32(x)), NAN, y);           /* sign bit set */
+    y = fa__blend32(fa__mask_top32(ax - 1), -INFINITY, y);           /* +-0 */
+    return y;
+}
+
+/* tanh: |x| < 1/16: x + x^3*Q(x^2) to x^9 (truncation < 2^-47 relative);
+ * else 1 - 2/(exp(2|x|) + 1) with |x| clamped at 10 (tanh rounds to 1). */
+static inline double fa__tanhf1(double x)
+{
+    double ax = fa__abs(x);
+    double t = ax * ax;
+    double q = (FA__TANH_C3 + t * FA__TANH_C5) + (t * t) * (FA__TANH_C7 + t * FA__TANH_C9);
+    double ys = ax + ax * (t * q);
+    double axc = fa__blend(fa__mask_neg(10.0 - ax), 10.0, ax);
+    double yb = 1.0 - 2.0 / (fa__expf_core(2.0 * axc) + 1.0);
+    double y = fa__blend(fa__mask_neg(ax - 0.0625), ys, yb);
+    y = fa__asf64(fa__asu64(y) | (fa__asu64(x) & ~FA__ABS_MASK));
+    return fa__blend(fa__mask_nan(x), x, y);
+}
+
+/* sigmoid: the reference formula e = exp(-|x|); r = 1/(1+e);
+ * x >= 0 ? r : e*r, evaluated in double and rounded once. */
+static inline double fa__sigmoidf1(double x)
+{
+    double nx = -fa__abs(x);
+    nx = fa__blend(fa__mask_neg(nx + 110.0), -110.0, nx);
+    double e = fa__expf_core(nx);
+    double r = 1.0 / (1.0 + e);
+    double y = fa__blend(fa__mask_top(fa__asu64(x)), e * r, r); /* -0: 0.5 */
+    return fa__blend(fa__mask_nan(x), x, y);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Array kernels                                                            */
 /* ------------------------------------------------------------------------ */
 /* Blocks of FA__BLOCK elements: exp and sigmoid first check (vectorised OR
@@ -560,13 +721,21 @@ static inline double fa__sigmoid1(double x, int exact_sub)
 #define FA__SIGMOID_RISKY(x) (708.0 - fa__abs(x))      /* |x| > 708 */
 
 FA__VMATH_DEFINE2(exp, fa__exp1, FA__EXP_RISKY, double, f64)
-FA__VMATH_DEFINE2(exp, fa__exp1, FA__EXP_RISKY, float, f32)
+FA_VMATH_CLONES FA__UNUSED static void fa_vexp_f32(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fa__expf1f(x[i]);
+}
 FA__VMATH_DEFINE(log, fa__log1, double, f64)
-FA__VMATH_DEFINE(log, fa__log1, float, f32)
+FA_VMATH_CLONES FA__UNUSED static void fa_vlog_f32(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fa__logf1f(x[i]);
+}
 FA__VMATH_DEFINE(tanh, fa__tanh1, double, f64)
-FA__VMATH_DEFINE(tanh, fa__tanh1, float, f32)
+FA__VMATH_DEFINE(tanh, fa__tanhf1, float, f32)
 FA__VMATH_DEFINE2(sigmoid, fa__sigmoid1, FA__SIGMOID_RISKY, double, f64)
-FA__VMATH_DEFINE2(sigmoid, fa__sigmoid1, FA__SIGMOID_RISKY, float, f32)
+FA__VMATH_DEFINE(sigmoid, fa__sigmoidf1, float, f32)
 
 #undef FA__VMATH_DEFINE
 #undef FA__VMATH_DEFINE2
@@ -593,6 +762,17 @@ for i in range(128):                                  # fa__log_* tables
     logc = -mp.log(invc); hi = round_bits(logc, 42); print(invc.hex(), hi.hex(), d(logc - hi).hex())
 print(round_bits(ln2, 42).hex(), d(ln2 - round_bits(ln2, 42)).hex())
 print([d(c).hex() for c in mp.taylor(mp.tanh, 0, 13)[3::2]])   # FA__TANH_C3..C13
+*/
+/* float32 fits (numpy with x86 long double):
+import numpy as np
+from numpy.polynomial import chebyshev as C
+LD = np.longdouble
+a = np.log(2)/2*1.0005; t = np.cos(np.pi*(np.arange(4000)+0.5)/4000)*a
+c = C.cheb2poly(C.chebfit(t/a, (np.expm1(t.astype(LD))/t).astype(float), 6))
+print([np.float32(c[i]/a**i) for i in range(1, 7)])    # fa__expf1f: 0.5 and P
+a = np.log(2)/2*1.0001; t = np.cos(np.pi*(np.arange(2000)+0.5)/2000)*a
+c = C.cheb2poly(C.chebfit(t/a, np.exp(t.astype(LD)).astype(float), 8))
+print([float(c[i]/a**i).hex() for i in range(9)])      # fa__expf_core
 */
 
 #endif /* FA_VMATH_H */

@@ -249,26 +249,74 @@ def test_special_values_f64(vm):
         assert np.isnan(run(vm, func, nans32)).all(), func
 
 
-@pytest.mark.parametrize("func", FUNCS)
-def test_f32_within_1ulp_of_truth(vm, func):
+def f32_inputs(func, n=400_000):
     rng = np.random.default_rng([RNG_SEED, 99, FUNCS.index(func)])
-    n = 400_000
+    u = rng.uniform
+    f32 = lambda a: np.asarray(a).astype(np.float32)  # noqa: E731
     bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
     denorm = rng.integers(1, 2**23, n, dtype=np.uint64).astype(np.uint32).view(np.float32)
     rng_by_func = {"exp": (-104, 89), "log": (0, 100), "tanh": (-10, 10), "sigmoid": (-110, 110)}
     lo, hi = rng_by_func[func]
-    specials = np.array([0, -0.0, np.inf, -np.inf, np.nan, 1, -1, 88.72, 88.73, -103.9, -104,
-                         3.4028235e38, -3.4028235e38, 1e-45, -1e-45], dtype=np.float32)
-    for name, x in {"bits": bits, "denorm": denorm, "denorm_neg": -denorm, "specials": specials,
-                    "uniform": rng.uniform(lo, hi, n).astype(np.float32),
-                    "small": rng.uniform(-1, 1, n).astype(np.float32)}.items():
+    specials = f32([0, -0.0, np.inf, -np.inf, np.nan, 1, -1, 88.72, 88.73, -103.9, -104,
+                    3.4028235e38, -3.4028235e38, 1e-45, -1e-45, 1.1754944e-38])
+    sets = {"bits": bits, "denorm": denorm, "denorm_neg": -denorm, "specials": specials,
+            "uniform": f32(u(lo, hi, n)), "small": f32(u(-1, 1, n)),
+            "logu*sign": f32(np.exp2(u(-149, 128, n)) * rng.choice([-1.0, 1.0], n))}
+    # every float32 around the thresholds / switch points of each kernel
+    def around(points, k=2000):
+        p = f32(points).view(np.int32).astype(np.int64)
+        return np.concatenate([(q + np.arange(-k, k)).astype(np.int32).view(np.float32) for q in p])
+    if func == "exp":  # overflow, subnormal results, underflow to 0, 1
+        sets["thresholds"] = around([88.72284, -87.33655, -103.27893, -103.97208, 0.0, -0.0])
+    elif func == "log":
+        sets["thresholds"] = np.abs(around([1.0, 0.6875, 1.375, 2.0, 1.1754944e-38]))
+        sets["near1"] = f32(1 + u(-0.03, 0.03, n))
+    elif func == "tanh":  # polynomial / exp switch, saturation
+        sets["thresholds"] = around([0.0625, -0.0625, 9.0, -9.01091, 10.0])
+    else:  # saturation to 1, subnormal results, underflow to 0
+        sets["thresholds"] = around([16.635532, 17.32868, -87.33655, -103.27893, -103.97208])
+    return sets
+
+
+@pytest.mark.parametrize("func", FUNCS)
+def test_f32_within_1ulp_of_truth(vm, func):
+    """The float32 kernels must be within 1 ulp of the truth everywhere.
+    exp and log (float arithmetic) and tanh and sigmoid (double arithmetic,
+    short polynomials, one final rounding) are nearly correctly rounded:
+    measured exhaustively (all float32 inputs with a non-trivial result):
+    exp misses in 0.5 % (up to ~1.7 % for |x| > 0.5), log in 1.1e-4 (more
+    near 1, whose neighbours 1 +- k ulp have near-halfway logs), tanh in
+    1.9e-6, sigmoid in 1.3e-6."""
+    max_not_cr = {"exp": 0.025, "log": 0.01, "tanh": 1e-4, "sigmoid": 1e-4}[func]
+    for name, x in f32_inputs(func).items():
         ours = run(vm, func, x)
-        check_close(ours, truth(func, x), 1, f"{func} f32 [{name}]")
+        t = truth(func, x)
+        d = check_close(ours, t, 1, f"{func} f32 [{name}]")
         # and vs numpy's float32 result (itself up to a few ulp off)
         check_close(ours, numpy_ref(func, x), 4, f"{func} f32 vs numpy [{name}]")
-        # double evaluation rounded once: essentially always correctly rounded
-        d = ulps(ours, truth(func, x))[~np.isnan(ours)]
-        assert d.size == 0 or np.mean(d > 0) < 1e-4
+        frac = np.mean(d > 0) if d.size else 0.0
+        assert frac < max_not_cr, f"{func} f32 [{name}]: {frac:.5f} not correctly rounded"
+
+
+def test_special_values_f32(vm):
+    inf, nan = np.inf, np.nan
+    tiny = np.float32(1e-45)  # smallest subnormal
+    cases = {
+        "exp": [(inf, inf), (-inf, 0.0), (0.0, 1.0), (-0.0, 1.0), (89.0, inf), (88.73, inf),
+                (3e38, inf), (-104.0, 0.0), (-3e38, 0.0), (-103.9, tiny), (1e-45, 1.0)],
+        "log": [(0.0, -inf), (-0.0, -inf), (-1.0, nan), (-1e-45, nan), (-inf, nan), (inf, inf),
+                (1.0, 0.0), (1e-45, np.float32(-103.27893)), (2.0, np.float32(np.log(2.0)))],
+        "tanh": [(inf, 1.0), (-inf, -1.0), (0.0, 0.0), (-0.0, -0.0), (9.1, 1.0), (-10.0, -1.0),
+                 (3e38, 1.0), (-3e38, -1.0), (1e-45, 1e-45), (-1e-45, -1e-45), (-1e-10, -1e-10)],
+        "sigmoid": [(inf, 1.0), (-inf, 0.0), (0.0, 0.5), (-0.0, 0.5), (17.4, 1.0), (40.0, 1.0),
+                    (3e38, 1.0), (-104.0, 0.0), (-3e38, 0.0), (-103.9, tiny), (1e-45, 0.5)],
+    }
+    for func, pairs in cases.items():
+        x = np.array([p[0] for p in pairs], dtype=np.float32)
+        want = np.array([p[1] for p in pairs], dtype=np.float32)
+        got = run(vm, func, x)
+        np.testing.assert_array_equal(got, want, err_msg=func)
+        np.testing.assert_array_equal(sign_bits(got), sign_bits(want), err_msg=func + " signs")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
