@@ -16,12 +16,8 @@ import time
 import numpy as np
 
 import fastad as ad
-from curves import plot_curves
+from training import epoch_bar, plot_curves, report
 
-try:
-    from tqdm import tqdm
-except ImportError:
-    tqdm = None
 
 QUICK_EPOCHS = 20
 
@@ -60,10 +56,7 @@ def train(n=100, lr=0.1, epochs=100, backend="native", seed=0, progress=False):
     w_in, b_in = rng.random(2), rng.random(1)
 
     losses, accuracies = [], []
-    epoch_range = range(epochs)
-    if tqdm is not None:
-        epoch_range = tqdm(epoch_range, desc=f"logistic regression ({backend})",
-                           disable=None if progress else True)  # None: off unless a tty
+    epoch_range = epoch_bar(epochs, f"logistic regression ({backend})", progress)
     for _ in epoch_range:
         total = 0.0
         for i in range(n):
@@ -74,8 +67,7 @@ def train(n=100, lr=0.1, epochs=100, backend="native", seed=0, progress=False):
             total += l_val[0]
         losses.append(total / n)
         accuracies.append(accuracy(w_in, b_in, x_in, y_in))
-        if tqdm is not None:
-            epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", acc=f"{accuracies[-1]:.3f}")
+        report(epoch_range, loss=f"{losses[-1]:.4f}", acc=f"{accuracies[-1]:.3f}")
     return {"accuracy": accuracies[-1], "seconds": time.perf_counter() - start,
             "losses": losses, "accuracies": accuracies, "w": w_in, "b": b_in}
 

@@ -14,12 +14,8 @@ import time
 import numpy as np
 
 import fastad as ad
-from curves import plot_curves
+from training import epoch_bar, plot_curves, report
 
-try:
-    from tqdm import tqdm
-except ImportError:
-    tqdm = None
 
 QUICK_EPOCHS = 12
 
@@ -59,10 +55,7 @@ def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", seed=0
               b2: np.zeros(10)}
 
     losses, accuracies = [], []
-    epoch_range = range(epochs)
-    if tqdm is not None:
-        epoch_range = tqdm(epoch_range, desc=f"MLP on digits ({backend})",
-                           disable=None if progress else True)  # None: off unless a tty
+    epoch_range = epoch_bar(epochs, f"MLP on digits ({backend})", progress)
     for epoch in epoch_range:
         rate = lr * (1 - epoch / epochs)  # decays linearly: the last epochs settle
         order = rng.permutation(len(x_train))
@@ -77,8 +70,7 @@ def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", seed=0
         scores, = predict.run({X: x_test, W1: values[W1], b1: values[b1],
                                W2: values[W2], b2: values[b2]})
         accuracies.append(float(np.mean(scores.argmax(axis=1) == y_test)))
-        if tqdm is not None:
-            epoch_range.set_postfix(loss=f"{losses[-1]:.4f}", test_acc=f"{accuracies[-1]:.3f}")
+        report(epoch_range, loss=f"{losses[-1]:.4f}", test_acc=f"{accuracies[-1]:.3f}")
     return {"accuracy": accuracies[-1], "seconds": time.perf_counter() - start,
             "losses": losses, "accuracies": accuracies}
 

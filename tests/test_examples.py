@@ -10,7 +10,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examp
 
 def load_example(name):
     if EXAMPLES not in sys.path:
-        sys.path.insert(0, EXAMPLES)  # examples import their shared `curves` module
+        sys.path.insert(0, EXAMPLES)  # examples import their shared `training` module
     spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
