@@ -12,6 +12,7 @@ import os
 import shlex
 
 import cffi
+import numpy
 import scipy_openblas32
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,9 +35,14 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
 const char *fa_error_message(int code);
 void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots);
 void fa_set_blas_threads(int n);
+extern const char *const fa_loop_names[];
+extern const int fa_num_loops;
+int fa_bind_numpy_loop(int loop, int dtype, uintptr_t ufunc);
+int fa_use_own_loop(int loop, int dtype);
+int fa_loop_origin(int loop, int dtype);
 """
 
-HEADERS = ["vm.h", "opcodes.h", "kernels.h", "vmath.h"]
+HEADERS = ["vm.h", "opcodes.h", "kernels.h", "loops.h", "vmath.h"]
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("FASTAD_SANITIZE") else []
@@ -45,18 +51,21 @@ ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fastad._kernel",
-    '#include "vm.h"',
+    '#include "vm.h"\n#include "loops.h"',
     # relative to the project root, where setup.py runs: absolute paths would end up
     # in the sdist's SOURCES and break builds from it
-    sources=[os.path.relpath(os.path.join(HERE, "vm.c"), ROOT)],
+    sources=[os.path.relpath(os.path.join(HERE, name), ROOT) for name in ("vm.c", "loops.c")],
     depends=[os.path.relpath(os.path.join(HERE, h), ROOT) for h in HEADERS],
-    include_dirs=[HERE, scipy_openblas32.get_include_dir()],
+    # numpy's headers for loops.c, which reads numpy's ufunc loop tables
+    include_dirs=[HERE, scipy_openblas32.get_include_dir(), numpy.get_include()],
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library(), "m"],
     # an installed kernel finds the BLAS library in the scipy_openblas32 package beside it
     extra_link_args=["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"] + SANITIZE,
+    # -fno-trapping-math lets selects vectorise; it changes no result (only which
+    # floating-point exception flags get raised, which fastad never reads)
     extra_compile_args=["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno",
-                        "-Wall", "-Wextra", "-Wno-unused-parameter"]
+                        "-fno-trapping-math", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     + SANITIZE + shlex.split(os.environ.get("FASTAD_CFLAGS", "")),
 )
 

@@ -1,6 +1,6 @@
 /* The kernels of one dtype.  vm.c includes this file twice, with T = double and
- * T = float; SFX(name) gives each function its dtype suffix and MATH(f) picks the
- * libm function of that precision (exp or expf).  Element loops have no `restrict`:
+ * T = float; SFX(name) gives each function its dtype suffix, MATH(f) picks the
+ * libm function of that precision (sqrt or sqrtf) and DTYPE is its enum fa_dtype.  Element loops have no `restrict`:
  * an output may be the same buffer as a same-shaped input (in-place). */
 
 /* numpy's pairwise summation (8 accumulators, blocks of 128), so sums round like np.sum. */
@@ -30,18 +30,40 @@ static T SFX(pairwise)(const T *a, int64_t n)
     return SFX(pairwise)(a, half) + SFX(pairwise)(a + half, n - half);
 }
 
+/* numpy's (or fastad's own) inner loop for math function `id` in this dtype (loops.h) */
+#define LOOP(id) (&fa_loops[FA_LOOP_##id][DTYPE])
+
+/* sigmoid by the reference's formula, e = exp(-|x|); r = 1/(1+e); x >= 0 ? r : e*r,
+ * block by block through the exp loop: the same bits as fastad.ops.stable_sigmoid */
+static void SFX(sigmoid)(const T *a, T *o, int64_t n)
+{
+    T e[FA_BLOCK];
+    for (int64_t at = 0; at < n; at += FA_BLOCK) {
+        const int64_t len = n - at < FA_BLOCK ? n - at : FA_BLOCK;
+        const T *x = a + at;
+        for (int64_t i = 0; i < len; i++)
+            e[i] = -MATH(fabs)(x[i]);
+        fa_call_unary(LOOP(EXP), e, e, len, sizeof(T));
+        T *y = o + at;
+        for (int64_t i = 0; i < len; i++) {
+            const T r = 1 / (1 + e[i]), er = e[i] * r;
+            y[i] = x[i] >= 0 ? r : er;
+        }
+    }
+}
+
 static void SFX(unary)(int op, const T *a, T *o, int64_t n)
 {
     switch (op) {
     case FA_NEG:     for (int64_t i = 0; i < n; i++) o[i] = -a[i]; break;
     case FA_SQRT:    for (int64_t i = 0; i < n; i++) o[i] = MATH(sqrt)(a[i]); break;
     case FA_RELU:    for (int64_t i = 0; i < n; i++) o[i] = a[i] > 0 || a[i] != a[i] ? a[i] : 0; break;
-    case FA_SIN:     for (int64_t i = 0; i < n; i++) o[i] = MATH(sin)(a[i]); break;
-    case FA_COS:     for (int64_t i = 0; i < n; i++) o[i] = MATH(cos)(a[i]); break;
-    case FA_EXP:     SFX(fa_vexp)(a, o, n); break;
-    case FA_LN:      SFX(fa_vlog)(a, o, n); break;
-    case FA_TANH:    SFX(fa_vtanh)(a, o, n); break;
-    case FA_SIGMOID: SFX(fa_vsigmoid)(a, o, n); break;
+    case FA_EXP:     fa_call_unary(LOOP(EXP), a, o, n, sizeof(T)); break;
+    case FA_LN:      fa_call_unary(LOOP(LOG), a, o, n, sizeof(T)); break;
+    case FA_TANH:    fa_call_unary(LOOP(TANH), a, o, n, sizeof(T)); break;
+    case FA_SIN:     fa_call_unary(LOOP(SIN), a, o, n, sizeof(T)); break;
+    case FA_COS:     fa_call_unary(LOOP(COS), a, o, n, sizeof(T)); break;
+    case FA_SIGMOID: SFX(sigmoid)(a, o, n); break;
     }
 }
 
@@ -54,7 +76,7 @@ static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
     case FA_MUL_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] * c; break;
     case FA_DIV_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] / c; break;
     case FA_RDIV_BYCONST: for (int64_t i = 0; i < n; i++) o[i] = c / a[i]; break;
-    case FA_POW_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = MATH(pow)(a[i], c); break;
+    case FA_POW_BYCONST:  fa_call_by_scalar(LOOP(POWER), a, &c, o, n, sizeof(T)); break;
     }
 }
 
@@ -169,7 +191,8 @@ static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
 }
 
 /* softmax / log_softmax of each of the m rows of n elements; LOG_SOFTMAX uses b
- * (n elements) as scratch.  Same formulas as fastad.ops.softmax / log_softmax. */
+ * (n elements) as scratch.  Same formulas, loops and summation order as
+ * fastad.ops.softmax / log_softmax, so the same bits. */
 static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *o)
 {
     const int64_t n = ins->n;
@@ -183,15 +206,15 @@ static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *o)
         for (int64_t j = 0; j < n; j++)
             y[j] = x[j] - top;
         if (ins->op == FA_SOFTMAX) {
-            SFX(fa_vexp)(y, y, n);
+            fa_call_unary(LOOP(EXP), y, y, n, sizeof(T));
             const T total = SFX(pairwise)(y, n);
             for (int64_t j = 0; j < n; j++)
                 y[j] = y[j] / total;
         } else {
-            SFX(fa_vexp)(y, scratch, n);
+            fa_call_unary(LOOP(EXP), y, scratch, n, sizeof(T));
             T log_total;
             const T total = SFX(pairwise)(scratch, n);
-            SFX(fa_vlog)(&total, &log_total, 1);
+            fa_call_unary(LOOP(LOG), &total, &log_total, 1, sizeof(T));
             for (int64_t j = 0; j < n; j++)
                 y[j] = y[j] - log_total;
         }

@@ -1,13 +1,13 @@
 /* fastad's VM: validation of a program, then a dispatch loop over its instructions.
  * Build: csrc/build_kernel.py (cffi).  Flags: -O3 -ffp-contract=off, never -ffast-math,
- * so that + - * / round exactly as numpy's do. */
+ * so that + - * / round exactly as numpy's do.  Math functions go through loops.h. */
 #include <math.h>
 #include <string.h>
 
 #include <cblas.h>  /* scipy-openblas32: every symbol carries the scipy_ prefix */
 
+#include "loops.h"
 #include "vm.h"
-#include "vmath.h"
 
 const char *const fa_opcode_names[] = {
 #define FA_NAME(name, kind) #name,
@@ -35,17 +35,17 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 
 /* ---- validation: run once per program, so the dispatch loop needs no checks ---- */
 
-enum { E_OK, E_OPCODE, E_DTYPE, E_SLOT, E_RANK, E_SIZE, E_BOUNDS, E_GROUP };
+enum { E_OK, E_OPCODE, E_DTYPE, E_SLOT, E_RANK, E_SIZE, E_BOUNDS, E_GROUP, E_LOOP };
 
 static const char *const error_messages[] = {
     "ok", "opcode out of range", "bad dtype", "slot index out of range",
     "loop rank out of range", "negative or overflowing size", "operand exceeds its slot",
-    "bad elementwise group",
+    "bad elementwise group", "math loop not bound",
 };
 
 const char *fa_error_message(int code)
 {
-    return code >= 0 && code <= E_GROUP ? error_messages[code] : "unknown error";
+    return code >= 0 && code <= E_LOOP ? error_messages[code] : "unknown error";
 }
 
 /* Bytes a strided operand spans: (highest element offset + 1) * item, 0 for an empty
@@ -84,6 +84,23 @@ static int check_operand(int32_t slot, int64_t bytes, const int64_t *slot_bytes,
     if (bytes < 0)
         return E_SIZE;
     return bytes <= slot_bytes[slot] ? E_OK : E_BOUNDS;
+}
+
+/* Whether the math loops (loops.h) an instruction calls are bound for its dtype. */
+static int loops_bound(const fa_instr *ins)
+{
+    const fa_loop *l = NULL, *l2 = NULL;
+    switch (ins->op) {
+    case FA_EXP: case FA_SIGMOID: case FA_SOFTMAX: l = fa_loops[FA_LOOP_EXP]; break;
+    case FA_LOG_SOFTMAX: l = fa_loops[FA_LOOP_EXP]; l2 = fa_loops[FA_LOOP_LOG]; break;
+    case FA_LN:  l = fa_loops[FA_LOOP_LOG]; break;
+    case FA_TANH: l = fa_loops[FA_LOOP_TANH]; break;
+    case FA_SIN: l = fa_loops[FA_LOOP_SIN]; break;
+    case FA_COS: l = fa_loops[FA_LOOP_COS]; break;
+    case FA_POW_BYCONST: l = fa_loops[FA_LOOP_POWER]; break;
+    default: return 1;
+    }
+    return l[ins->dtype].fn && (!l2 || l2[ins->dtype].fn);
 }
 
 static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t n_slots)
@@ -150,6 +167,8 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
     }
     if ((!uses_a && ins->a != -1) || (!uses_b && ins->b != -1))
         return E_SLOT;  /* fa_run looks up every operand that is not -1 */
+    if (!loops_bound(ins))
+        return E_LOOP;
     int err = check_operand(ins->out, out_bytes, slot_bytes, n_slots);
     if (!err && uses_a)
         err = check_operand(ins->a, a_bytes, slot_bytes, n_slots);
@@ -247,6 +266,7 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
 #define OTHER float
 #define SFX(name) name##_f64
 #define MATH(fn) fn
+#define DTYPE FA_F64
 #define GEMM scipy_cblas_dgemm
 #define GEMV scipy_cblas_dgemv
 #include "kernels.h"
@@ -254,6 +274,7 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
 #undef OTHER
 #undef SFX
 #undef MATH
+#undef DTYPE
 #undef GEMM
 #undef GEMV
 
@@ -261,6 +282,7 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
 #define OTHER double
 #define SFX(name) name##_f32
 #define MATH(fn) fn##f
+#define DTYPE FA_F32
 #define GEMM scipy_cblas_sgemm
 #define GEMV scipy_cblas_sgemv
 #include "kernels.h"

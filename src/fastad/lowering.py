@@ -207,8 +207,10 @@ class Lowering:
     def unary(self, node, ins):
         out = self.new_value(node)
         const = {} if node.const_attr is None else {"c": node.const_attr}
-        self.emit(node, node.op.name.upper(), out.dtype, out, ins[0], inplace=ins,
-                  n=math.prod(out.shape), **const)
+        name = node.op.name.upper()
+        if name == "POW_BYCONST" and node.const_attr == 0.5:  # ops.power: a square root
+            name, const = "SQRT", {}
+        self.emit(node, name, out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape), **const)
 
     def binary(self, node, ins):
         shape, dtype = self.specs[node]

@@ -170,7 +170,12 @@ div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c,
                          lambda x, c, y, g: g / c)
 rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
                           lambda x, c, y, g: -(g * y / x))
-pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", lambda x, c: x ** c,
+def power(x, c):
+    """`x ** c` as numpy computes it for a Python float `c`: np.sqrt for 0.5, else np.power."""
+    return np.sqrt(x) if c == 0.5 else np.power(x, c)
+
+
+pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", power,
                          lambda x, c, y, g: g * (x ** (c - 1) * c))
 
 neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g)

@@ -24,6 +24,9 @@ from .memplan import ALIGN
 ctypes.CDLL(os.path.join(scipy_openblas32.get_lib_dir(),
                          scipy_openblas32.get_library(fullname=True)), mode=ctypes.RTLD_GLOBAL)
 from ._kernel import ffi, lib  # noqa: E402
+from . import loops  # noqa: E402
+
+loops.bind(ffi, lib)  # numpy's own inner loops for exp, log, ... (see fastad.loops)
 
 OPCODES = {ffi.string(lib.fa_opcode_names[i]).decode(): i for i in range(lib.fa_num_opcodes)}
 OPCODE_NAMES = {i: name for name, i in OPCODES.items()}

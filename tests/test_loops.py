@@ -1,0 +1,143 @@
+"""The native VM's math functions are numpy's own inner loops (fastad.loops): native
+results equal numpy's bit for bit on every CPU, whatever instruction set numpy picked.
+tanh is numpy's loop or fastad's own (within 1 ulp), as fastad.loops decides."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastad as ad
+from fastad import loops, vm
+
+DTYPES = [np.float32, np.float64]
+
+
+def inputs(dtype, n=200_000, seed=0):
+    """Random bit patterns, wide and narrow uniform values, subnormals and specials."""
+    rng = np.random.default_rng(seed)
+    info = np.finfo(dtype)
+    uint = np.uint64 if dtype == np.float64 else np.uint32
+    bits = rng.integers(0, np.iinfo(uint).max, n, dtype=uint).view(dtype)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, info.tiny, -info.tiny,
+                         info.smallest_subnormal, -info.smallest_subnormal, info.max, -info.max,
+                         1.0, -1.0, 0.5, 2.0, 88.72, -103.9, 709.78, -745.13], dtype=dtype)
+    return np.concatenate([
+        bits, specials,
+        rng.uniform(-800, 800, n).astype(dtype), rng.uniform(-30, 30, n).astype(dtype),
+        rng.uniform(-1, 1, n).astype(dtype), rng.uniform(0, 5, n).astype(dtype),
+        (rng.uniform(0, 1, n) * info.smallest_normal).astype(dtype),
+        np.arange(-30, 31).astype(dtype), np.arange(-30, 31).astype(dtype) + 0.5])
+
+
+def run_native(node, x, v):
+    out, = ad.Executor([node]).run({x: v})
+    return out
+
+
+def same_bits(a, b):
+    """Equal as numbers, nans where the other has nans, and the same zero signs."""
+    return (a.shape == b.shape and a.dtype == b.dtype
+            and np.array_equal(a, b, equal_nan=True)
+            and np.array_equal(np.signbit(a[a == 0]), np.signbit(b[b == 0])))
+
+
+UNARY = [("exp", ad.exp_op, np.exp), ("log", ad.ln_op, np.log),
+         ("sin", ad.sin_op, np.sin), ("cos", ad.cos_op, np.cos)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, op, ref", UNARY, ids=[u[0] for u in UNARY])
+def test_math_functions_equal_numpy_bit_for_bit(name, op, ref, dtype):
+    x = ad.Variable("x")
+    v = inputs(dtype)
+    with np.errstate(all="ignore"):
+        want = ref(v)
+    assert same_bits(run_native(op(x), x, v), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", [1.7, -2.5, 3.0, 2.0, -1.0, 0.0, 1.0, 0.5, -0.5, 1e-3])
+def test_powers_equal_numpy_bit_for_bit(c, dtype):
+    """`x ** c` is np.power (np.sqrt for 0.5, as numpy's own `**` does)."""
+    x = ad.Variable("x")
+    v = inputs(dtype, n=50_000)
+    with np.errstate(all="ignore"):
+        want = np.sqrt(v) if c == 0.5 else np.power(v, c)
+    assert same_bits(run_native(x ** c, x, v), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tanh_uses_the_loop_fastad_loops_chose(dtype):
+    x = ad.Variable("x")
+    v = inputs(dtype, n=50_000)
+    got = run_native(ad.tanh_op(x), x, v)
+    with np.errstate(all="ignore"):
+        want = np.tanh(v)
+    code = 1 if dtype == np.float64 else 0
+    if loops.choose("tanh", code) == "numpy":
+        assert same_bits(got, want)
+    else:  # fastad's own kernel: within 1 ulp of numpy's (both close to the truth)
+        ok = ~np.isnan(want)
+        assert np.array_equal(np.isnan(got), ~ok)
+        np.testing.assert_array_max_ulp(got[ok], want[ok], maxulp=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_softmax_family_equal_the_reference_bit_for_bit(dtype):
+    """Built on numpy's exp and log loops with the reference's formulas and summation
+    order, these equal the reference executor exactly."""
+    rng = np.random.default_rng(1)
+    x, y = ad.Variable("x"), ad.Variable("y")
+    nodes = [ad.sigmoid_op(x), ad.softmax_op(x), ad.log_softmax_op(x),
+             ad.softmax_cross_entropy_op(x, y)]
+    for shape in [(7,), (3, 5), (64, 10), (2, 3, 130), (1, 3000)]:
+        xv = (rng.standard_normal(shape) * 20).astype(dtype)
+        yv = rng.uniform(0, 1, shape).astype(dtype)
+        feed = {x: xv, y: yv}
+        native = ad.Executor(nodes).run(feed)
+        ref = ad.Executor(nodes, backend="python").run(feed)
+        for a, b, node in zip(native, ref, nodes):
+            assert same_bits(a, b), node
+    v = inputs(dtype)  # sigmoid over every kind of value
+    assert same_bits(run_native(ad.sigmoid_op(x), x, v),
+                     ad.Executor([ad.sigmoid_op(x)], backend="python").run({x: v})[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_math_in_blocked_groups_and_odd_lengths(dtype):
+    """Math instructions inside groups run block by block (and in place): still numpy's."""
+    x = ad.Variable("x")
+    node = ad.sin_op(ad.ln_op(ad.exp_op(x * 0.25) + 1.0) ** 1.5)
+    for n in (0, 1, 7, 1023, 1024, 1025, 4097, 100_003):
+        v = np.random.default_rng(n).uniform(-40, 40, n).astype(dtype)
+        with np.errstate(all="ignore"):
+            want = np.sin(np.power(np.log(np.exp(v * 0.25) + 1.0), 1.5))
+        assert same_bits(run_native(node, x, v), want), n
+
+
+def test_describe_names_every_loop():
+    info = loops.describe(vm.ffi, vm.lib)
+    assert set(info) == {"exp", "log", "tanh", "sin", "cos", "power"}
+    for name, by_dtype in info.items():
+        for dtype, origin in by_dtype.items():
+            assert origin.startswith("numpy") or (name == "tanh" and origin == "fastad")
+
+
+@pytest.mark.parametrize("forced", ["numpy", "fastad"])
+def test_fastad_tanh_forces_the_tanh_loop(forced):
+    code = ("import numpy as np, fastad as ad; from fastad import loops, vm\n"
+            "print(loops.describe(vm.ffi, vm.lib)['tanh'])\n"
+            "x = ad.Variable('x'); v = np.linspace(-20, 20, 100001)\n"
+            "y, = ad.Executor([ad.tanh_op(x)]).run({x: v})\n"
+            "print(int(np.array_equal(y, np.tanh(v))), np.max(np.abs(y - np.tanh(v))))\n")
+    env = dict(os.environ, FASTAD_TANH=forced)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert (forced == "fastad") == ("'fastad'" in out[0])
+    equal, diff = out[1].split()
+    if forced == "numpy":
+        assert equal == "1"
+    else:
+        assert float(diff) <= 4 * np.finfo(np.float64).eps
