@@ -4,7 +4,7 @@ The API is the one of the UW CSE 599W (dlsys) assignment-1 `autodiff.py`:
 build a graph of `Node`s from `Variable`s, get gradient nodes from `gradients`,
 and evaluate any of them with `Executor(nodes).run(feed_dict)`.
 """
-from .graph import Node, Op, PlaceholderOp, Variable, find_topo_sort, gradients, placeholder_op
+from .graph import Node, Op, PlaceholderOp, Variable, find_topo_sort, placeholder_op
 from .ops import (
     add_byconst_op, add_op, as_matrix_op, broadcast_to_op, cos_op, div_byconst_op, div_op,
     exp_op, ln_op, log_op, log_softmax_op, matmul_op, mul_byconst_op, mul_op, neg_op,
@@ -13,6 +13,7 @@ from .ops import (
     softmax_cross_entropy_op, softmax_op, sqrt_op, sub_byconst_op, sub_op, sum_to_op,
     tanh_op, unreduce_op, zeroslike_op,
 )
+from .reverse import gradients
 from .executor import Executor
 from .forward import jvp
 from .gradcheck import GradientCheckError, check_gradients

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .executor import Executor
-from .graph import Variable, gradients
+from .graph import Variable
+from .reverse import gradients
 from .ops import reduce_sum_op
 
 

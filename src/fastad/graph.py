@@ -1,13 +1,19 @@
-"""The computation graph: nodes, the Op base class, placeholders and reverse mode.
+"""The computation graph: nodes, the Op base class, placeholders and topological order.
 
 A `Node` is one value in the graph; its `op` says how to compute it from its
-`inputs`.  `gradients()` walks the graph backwards and builds the gradient
-graph out of more nodes, so gradients of gradients work.
+`inputs`.  Reverse mode (`gradients`) lives in `fastad.reverse`, forward mode (`jvp`)
+in `fastad.forward`; both build more nodes out of the ops of `fastad.ops`.
 """
-import functools
+import importlib
 import numbers
+import threading
 
 import numpy as np
+
+# Node's operators build nodes of ops that fastad.ops defines and registers here when it
+# is imported: {"add": (add_op, add_byconst_op), "neg": neg_op, ...}.  graph.py itself
+# never imports ops (ops builds on Node and Op).
+OPERATORS = {}
 
 
 class Node:
@@ -24,37 +30,51 @@ class Node:
         self.attrs = attrs or {}      # axis, keepdims, trans_A, ...
 
     def __add__(self, other):
-        return _binary(self, other, _ops.add_op, _ops.add_byconst_op)
+        return _binary("add", self, other)
 
     def __sub__(self, other):
-        return _binary(self, other, _ops.sub_op, _ops.sub_byconst_op)
+        return _binary("sub", self, other)
 
     def __rsub__(self, other):
-        return _ops.rsub_byconst_op(self, _const(other, "-"))
+        return OPERATORS["rsub"](self, _const(other, "-"))
 
     def __mul__(self, other):
-        return _binary(self, other, _ops.mul_op, _ops.mul_byconst_op)
+        return _binary("mul", self, other)
 
     def __truediv__(self, other):
-        return _binary(self, other, _ops.div_op, _ops.div_byconst_op)
+        return _binary("div", self, other)
 
     def __rtruediv__(self, other):
-        return _ops.rdiv_byconst_op(self, _const(other, "/"))
+        return OPERATORS["rdiv"](self, _const(other, "/"))
 
     def __neg__(self):
-        return _ops.neg_op(self)
+        return OPERATORS["neg"](self)
 
     def __pow__(self, exponent):
-        return _ops.pow_byconst_op(self, _const(exponent, "**"))
+        return OPERATORS["pow"](self, _const(exponent, "**"))
 
     def __matmul__(self, other):
-        return _ops.matmul_op(self, other)
+        return OPERATORS["matmul"](self, other)
 
     def __rmatmul__(self, other):
-        return _ops.matmul_op(other, self)
+        return OPERATORS["matmul"](other, self)
 
     __radd__ = __add__
     __rmul__ = __mul__
+
+    def __reduce_ex__(self, protocol):
+        """Pickling (and copy.deepcopy) at any depth.  Saved naively, each node would save
+        its inputs before itself, one nested call per level: a chain of a few hundred nodes
+        exceeds the recursion limit.  So the first node saved lists its ancestors in
+        topological order ahead of itself; each of them is then saved after its inputs,
+        which are already in the pickler's memo, with nothing nested."""
+        fields = (self.op, self.name, self.const_attr, self.attrs, self.inputs)
+        listed = _listing.__dict__.setdefault("nodes", set())
+        if self in listed or not self.inputs:
+            return _node, fields
+        ancestors = find_topo_sort(self.inputs)
+        listed.update(ancestors)
+        return _node_after, (ancestors, _EndListing(ancestors)) + fields
 
     def __str__(self):
         """The name, with the middle of a long one elided.  Op nodes are named after
@@ -65,7 +85,30 @@ class Node:
     __repr__ = __str__
 
 
-def _binary(node, other, node_op, const_op):
+_listing = threading.local()  # .nodes: ancestors being saved in order (see Node.__reduce_ex__)
+
+
+class _EndListing:
+    """Saved after a listing of ancestors: takes them off the list again."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def __reduce_ex__(self, protocol):
+        _listing.nodes.difference_update(self.nodes)
+        return type(None), ()
+
+
+def _node(op, name, const_attr, attrs, inputs):
+    return Node(op, inputs, name, const_attr, attrs)
+
+
+def _node_after(ancestors, end, *fields):
+    return _node(*fields)
+
+
+def _binary(name, node, other):
+    node_op, const_op = OPERATORS[name]
     if isinstance(other, Node):
         return node_op(node, other)
     return const_op(node, _const(other, node_op.symbol))
@@ -87,10 +130,28 @@ class Op:
 
     Subclass it to add an op, as in the course: override `compute` and `gradient`,
     optionally `jvp` (for `fastad.jvp`) and `infer` (output shape and dtype without
-    computing).
+    computing).  The native executor runs a user op's `compute` as a Python step.
+
+    Facts the rest of fastad reads off an op (fastad.ops sets them on its own ops):
+    `native` says how the native VM computes it (an opcode of csrc/opcodes.h, a rule
+    of fastad.lowering, or None: a Python step); `builtin` ops are trusted to return
+    float32/float64 results of the shape `infer` gives; `commutative` ops don't care
+    about their inputs' order.
     """
     name = "op"
     symbol = "?"
+    native = None
+    builtin = False
+    commutative = False
+    key = None  # "module:name" of a built-in op, which pickles and copies as a reference
+
+    def __init__(self, native=None):
+        self.native = native
+
+    def __reduce_ex__(self, protocol):
+        if self.key is None:
+            return super().__reduce_ex__(protocol)
+        return builtin_op, (self.key,)
 
     def __call__(self, *inputs, **attrs):
         name = f"{self.name.capitalize()}({','.join(str(i) for i in inputs)})"
@@ -101,7 +162,8 @@ class Op:
         raise NotImplementedError(f"{type(self).__name__}.compute")
 
     def gradient(self, node, output_grad):
-        """One gradient node per input, given the gradient node of `node`'s output."""
+        """One gradient node per input (None where it is zero), given the gradient node
+        of `node`'s output."""
         raise NotImplementedError(f"{type(self).__name__}.gradient")
 
     def jvp(self, node, input_tangents):
@@ -118,9 +180,17 @@ class Op:
         return out.shape, out.dtype
 
 
+def builtin_op(key):
+    """The built-in op registered as `key` ("fastad.ops:exp_op")."""
+    module, name = key.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 class PlaceholderOp(Op):
     """A value fed at run time (`Variable`)."""
     name = "placeholder"
+    builtin = True
+    key = "fastad.graph:placeholder_op"
 
     def __call__(self):
         return Node(self, [], "placeholder")
@@ -129,7 +199,7 @@ class PlaceholderOp(Op):
         raise ValueError(f"placeholder '{node.name}' has no value: feed it")
 
     def gradient(self, node, output_grad):
-        return None
+        return []
 
 
 placeholder_op = PlaceholderOp()
@@ -161,24 +231,3 @@ def find_topo_sort(node_list):
                 stack.pop()
                 order.append(node)
     return order
-
-
-def gradients(output_node, node_list):
-    """Gradient nodes of `output_node` with respect to each node of `node_list`.
-
-    Reverse topological order: a node's adjoint is the sum of the partial adjoints its
-    consumers sent it; its op's `gradient` rule then sends partials to its inputs.
-    """
-    partials = {output_node: [_ops.oneslike_op(output_node)]}
-    adjoint = {}
-    for node in reversed(find_topo_sort([output_node])):
-        if node not in partials:
-            continue
-        adjoint[node] = functools.reduce(_ops.add_op, partials[node])
-        input_grads = node.op.gradient(node, adjoint[node])
-        for inp, grad in zip(node.inputs, input_grads or ()):
-            partials.setdefault(inp, []).append(grad)
-    return [adjoint[n] if n in adjoint else _ops.zeroslike_op(n) for n in node_list]
-
-
-from . import ops as _ops  # noqa: E402  (ops builds on Node and Op above)

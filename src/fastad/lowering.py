@@ -1,8 +1,10 @@
 """Lowering: a schedule whose shapes and dtypes are known becomes a VM program.
 
-Each node is lowered to VM instructions (csrc/opcodes.h), to an alias of its input's
-buffer (reshapes, no-op broadcasts), or, for ops the VM doesn't know, to a Python step
-that calls the op's `compute` between native segments.  `memplan` then places buffers.
+Each node is lowered as its op's `native` says: an opcode of csrc/opcodes.h (emitted by
+the rule for the opcode's kind), a rule of `RULES` (several instructions, or an alias of
+an input's buffer for reshapes and no-op broadcasts), or — for an op without one, or
+whose opcode this kernel lacks — a Python step that calls the op's `compute` between
+native segments.  `memplan` then places buffers.
 """
 import math
 
@@ -82,6 +84,7 @@ class Lowering:
     def __init__(self, schedule, specs, eval_nodes, opcodes, kinds, maxdim, block):
         self.opcodes, self.maxdim, self.block = opcodes, maxdim, block
         self.kind_of = {opcodes[name]: kind for name, kind in kinds.items()}
+        self.kind_of_name = kinds
         self.storages, self.steps, self.values = [], [], {}
         self.specs = specs
         for node in schedule.feeds:
@@ -197,20 +200,26 @@ class Lowering:
         return out
 
     def lower(self, node):
-        rule = LOWERING_RULES.get(type(node.op))
+        native = node.op.native
+        rule = KIND_RULES.get(self.kind_of_name.get(native)) or RULES.get(native)
         ins = [self.values[i] for i in node.inputs]
         if rule is None or rule(self, node, ins) is False:
             self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
-    # -- one method per kind of op; returning False falls back to a Python step --------
+    # -- the rules; returning False falls back to a Python step --------------------------
 
-    def unary(self, node, ins):
+    def unary(self, node, ins, opcode=None):
+        """UNARY and CONST opcodes (the constant is the node's): one instruction over the
+        contiguous elements."""
+        opcode = opcode or node.op.native
+        const = {"c": node.const_attr} if self.kind_of_name[opcode] == "CONST" else {}
         out = self.new_value(node)
-        const = {} if node.const_attr is None else {"c": node.const_attr}
-        name = node.op.name.upper()
-        if name == "POW_BYCONST" and node.const_attr == 0.5:  # ops.power: a square root
-            name, const = "SQRT", {}
-        self.emit(node, name, out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape), **const)
+        self.emit(node, opcode, out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape),
+                  **const)
+
+    def pow_byconst(self, node, ins):
+        """`x ** c`: a square root for 0.5 (as in ops.power), else POW_BYCONST."""
+        self.unary(node, ins, "SQRT" if node.const_attr == 0.5 else "POW_BYCONST")
 
     def binary(self, node, ins):
         shape, dtype = self.specs[node]
@@ -220,12 +229,12 @@ class Lowering:
             return False
         a, b = (self.cast(node, v, dtype) for v in ins)
         out = self.new_value(node)
-        self.emit(node, node.op.name.upper(), dtype, out, a, b,
+        self.emit(node, node.op.native, dtype, out, a, b,
                   inplace=[v for v in (a, b) if v.shape == shape], **fields)
 
     def fill(self, node, ins):
         out = self.new_value(node)
-        self.emit(node, "FILL", out.dtype, out, n=math.prod(out.shape), c=node.op.value)
+        self.emit(node, node.op.native, out.dtype, out, n=math.prod(out.shape), c=node.op.value)
 
     def spread(self, node, src, keep_shape, divide_by=None):
         """`src` (of `keep_shape`, unit axes where it is spread) broadcast to the node's
@@ -258,6 +267,7 @@ class Lowering:
             self.emit(node, "DIV_BYCONST", dtype, out, out, n=math.prod(shape), c=divide_by)
 
     def reduce(self, node, ins):
+        """reduce_sum and reduce_mean."""
         x = ins[0]
         axes = ops.reduce_axes(node.op, node, x.shape, node.attrs["axis"])
         count = math.prod(x.shape[d] for d in axes) if node.op.mean else None
@@ -294,21 +304,23 @@ class Lowering:
         out = self.new_value(node)
         self.emit(node, "MATMUL", dtype, out, a, b, m=m, n=n, k=k, trans_a=int(ta), trans_b=int(tb))
 
-    def last_axis(self, node, ins):
+    def rows(self, node, ins):
+        """ROWS opcodes (softmax, log-softmax) over the last axis; LOG_SOFTMAX takes a
+        scratch row."""
         shape, dtype = self.specs[node]
         x = self.cast(node, ins[0], dtype)
         n = x.shape[-1]
-        if node.op is ops.softmax_op:
-            out = self.new_value(node)
-            self.emit(node, "SOFTMAX", dtype, out, x, m=ops.rows(x.shape), n=n)
-            return
+        scratch = (Value((n,), dtype, self.storage((n,), dtype))
+                   if node.op.native == "LOG_SOFTMAX" else None)
+        out = self.new_value(node)
+        self.emit(node, node.op.native, dtype, out, x, scratch, m=ops.rows(x.shape), n=n)
+
+    def softmax_cross_entropy(self, node, ins):
+        """-sum(labels * log_softmax(logits)) / rows."""
+        shape, dtype = self.specs[node]
+        x, labels = (self.cast(node, v, dtype) for v in ins)
+        n = x.shape[-1]
         scratch = Value((n,), dtype, self.storage((n,), dtype))
-        if node.op is ops.log_softmax_op:
-            out = self.new_value(node)
-            self.emit(node, "LOG_SOFTMAX", dtype, out, x, scratch, m=ops.rows(x.shape), n=n)
-            return
-        # softmax cross-entropy: -sum(labels * log_softmax(logits)) / rows
-        labels = self.cast(node, ins[1], dtype)
         ls = Value(x.shape, dtype, self.storage(x.shape, dtype))
         self.emit(node, "LOG_SOFTMAX", dtype, ls, x, scratch, m=ops.rows(x.shape), n=n)
         flat = [math.prod(x.shape)]
@@ -325,19 +337,21 @@ class Lowering:
                   n=math.prod(out.shape), c=ops.rows(ins[1].shape))
 
 
-LOWERING_RULES = {
-    ops.UnaryOp: Lowering.unary,
-    ops.ConstOp: Lowering.unary,
-    ops.BinaryOp: Lowering.binary,
-    ops.ReluGradOp: Lowering.binary,
-    ops.FillLikeOp: Lowering.fill,
-    ops.ReduceOp: Lowering.reduce,
-    ops.SumToOp: Lowering.sum_to,
-    ops.UnreduceOp: Lowering.unreduce,
-    ops.BroadcastToOp: Lowering.broadcast_to,
-    ops.ReshapeLikeOp: Lowering.reshape,
-    ops.AsMatrixOp: Lowering.reshape,
-    ops.MatMulOp: Lowering.matmul,
-    ops.LastAxisOp: Lowering.last_axis,
-    ops.PerRowOp: Lowering.per_row,
+# An op whose `native` is an opcode is lowered by the rule for the opcode's kind
+KIND_RULES = {"UNARY": Lowering.unary, "CONST": Lowering.unary, "BINARY": Lowering.binary,
+              "FILL": Lowering.fill, "ROWS": Lowering.rows}
+# ... and one whose `native` names a rule by that rule
+RULES = {
+    "pow_byconst": Lowering.pow_byconst,
+    "reduce": Lowering.reduce,
+    "sum_to": Lowering.sum_to,
+    "unreduce": Lowering.unreduce,
+    "broadcast_to": Lowering.broadcast_to,
+    "alias": Lowering.reshape,
+    "matmul": Lowering.matmul,
+    "softmax_cross_entropy": Lowering.softmax_cross_entropy,
+    "per_row": Lowering.per_row,
 }
+# opcodes the rules emit themselves (besides those op rows name)
+RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "DIV_BYCONST", "MATMUL",
+                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST"}

@@ -1,18 +1,25 @@
 """The op table: every built-in op with its numpy forward rule, its shape rule, its
-gradient rule (reverse mode, `vjp`) and its tangent rule (forward mode, `jvp`), side by side.
+gradient rule (reverse mode, `vjp`), its tangent rule (forward mode, `jvp`) and its native
+lowering (`native`: an opcode of csrc/opcodes.h, or the name of a rule in
+fastad.lowering.RULES), side by side.
 
 Gradient and tangent rules build nodes, so they are differentiable again.  Elementwise
 binary ops follow numpy broadcasting; their gradient rules are written as if shapes
 matched and `BinaryOp` sums each partial back to its input's own shape (`sum_to_op`).
 Their tangent rules give one term per input (the input's tangent times its partial) and
 `BinaryOp` broadcasts the sum of the terms up to the output's shape (`broadcast_to_op`).
-A tangent is None where it is zero, so forward mode builds no zero nodes.
+A gradient or tangent is None where it is zero, so neither mode builds zero nodes.
+
+Every module-level `*_op` here is a built-in op (`Op.builtin`); it pickles and copies as a
+reference to its row.  An op made elsewhere, even of one of these classes, has no
+`native` lowering unless it is given one: the native VM runs its `compute`.
 """
 import functools
 import math
 
 import numpy as np
 
+from . import graph
 from .graph import Node, Op
 
 
@@ -84,8 +91,9 @@ class BinaryOp(Op):
     """`a <symbol> b` with numpy broadcasting; `vjp(a, b, y, g)` gives the partials,
     `jvp` is one `(a, b, y, t) -> term` per input."""
 
-    def __init__(self, name, symbol, fn, vjp, jvp):
+    def __init__(self, name, symbol, fn, vjp, jvp, native=None, commutative=False):
         self.name, self.symbol, self.fn, self.vjp, self.jvp_terms = name, symbol, fn, vjp, jvp
+        self.native, self.commutative = native, commutative
 
     def __call__(self, a, b):
         return Node(self, [a, b], f"({a}{self.symbol}{b})")
@@ -95,8 +103,7 @@ class BinaryOp(Op):
 
     def gradient(self, node, g):
         a, b = node.inputs
-        ga, gb = self.vjp(a, b, node, g)
-        return [sum_to_op(ga, a), sum_to_op(gb, b)]
+        return [sum_to_op(p, x) for p, x in zip(self.vjp(a, b, node, g), (a, b))]
 
     def jvp(self, node, tangents):
         # a lone term of add or sub has its input's shape, not the output's
@@ -110,8 +117,8 @@ class ConstOp(Op):
     """`x` with a scalar constant `c` (`node.const_attr`), elementwise.  `chain(x, c, y, g)`
     is g times the derivative: the gradient rule and, with g a tangent, the tangent rule."""
 
-    def __init__(self, name, label, fn, chain):
-        self.name, self.label, self.fn, self.chain = name, label, fn, chain
+    def __init__(self, name, label, fn, chain, native=None):
+        self.name, self.label, self.fn, self.chain, self.native = name, label, fn, chain, native
 
     def __call__(self, x, c):
         return Node(self, [x], self.label.format(x=x, c=f"{c:g}"), const_attr=float(c))
@@ -133,8 +140,8 @@ class UnaryOp(Op):
     """`fn(x)` elementwise.  `chain(x, y, g)` is g times fn'(x): the gradient rule and,
     with g a tangent, the tangent rule."""
 
-    def __init__(self, name, fn, chain):
-        self.name, self.fn, self.chain = name, fn, chain
+    def __init__(self, name, fn, chain, native=None):
+        self.name, self.fn, self.chain, self.native = name, fn, chain, native
 
     def __call__(self, x):
         return Node(self, [x], f"{self.name.capitalize()}({x})")
@@ -153,41 +160,48 @@ class UnaryOp(Op):
 
 
 add_op = BinaryOp("add", "+", np.add, vjp=lambda a, b, y, g: (g, g),
-                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t))
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t), native="ADD", commutative=True)
 sub_op = BinaryOp("sub", "-", np.subtract, vjp=lambda a, b, y, g: (g, -g),
-                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t))
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t), native="SUB")
 mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a),
-                  jvp=(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t))
+                  jvp=(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t), native="MUL",
+                  commutative=True)
 div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
-                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)))
+                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)), native="DIV")
 
-add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c, lambda x, c, y, g: g)
-sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c, lambda x, c, y, g: g)
-rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x, lambda x, c, y, g: -g)
-mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c,
-                         lambda x, c, y, g: g * c)
-div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c,
-                         lambda x, c, y, g: g / c)
-rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
-                          lambda x, c, y, g: -(g * y / x))
+
 def power(x, c):
     """`x ** c` as numpy computes it for a Python float `c`: np.sqrt for 0.5, else np.power."""
     return np.sqrt(x) if c == 0.5 else np.power(x, c)
 
 
+add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c, lambda x, c, y, g: g,
+                         native="ADD_BYCONST")
+sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c, lambda x, c, y, g: g,
+                         native="SUB_BYCONST")
+rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x, lambda x, c, y, g: -g,
+                          native="RSUB_BYCONST")
+mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c,
+                         lambda x, c, y, g: g * c, native="MUL_BYCONST")
+div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c,
+                         lambda x, c, y, g: g / c, native="DIV_BYCONST")
+rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
+                          lambda x, c, y, g: -(g * y / x), native="RDIV_BYCONST")
 pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", power,
-                         lambda x, c, y, g: g * (x ** (c - 1) * c))
+                         lambda x, c, y, g: g * (x ** (c - 1) * c), native="pow_byconst")
 
-neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g)
-exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y)
-ln_op = UnaryOp("ln", np.log, lambda x, y, g: g / x)
+neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g, native="NEG")
+exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y, native="EXP")
+ln_op = UnaryOp("ln", np.log, lambda x, y, g: g / x, native="LN")
 log_op = ln_op
-sqrt_op = UnaryOp("sqrt", np.sqrt, lambda x, y, g: g / (y * 2))
-tanh_op = UnaryOp("tanh", np.tanh, lambda x, y, g: g * (1 - y * y))
-sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, lambda x, y, g: g * (y * (1 - y)))
-relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), lambda x, y, g: relu_grad_op(x, g))
-sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x))
-cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)))
+sqrt_op = UnaryOp("sqrt", np.sqrt, lambda x, y, g: g / (y * 2), native="SQRT")
+tanh_op = UnaryOp("tanh", np.tanh, lambda x, y, g: g * (1 - y * y), native="TANH")
+sigmoid_op = UnaryOp("sigmoid", stable_sigmoid, lambda x, y, g: g * (y * (1 - y)),
+                     native="SIGMOID")
+relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), lambda x, y, g: relu_grad_op(x, g),
+                  native="RELU")
+sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x), native="SIN")
+cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)), native="COS")
 
 
 class ReluGradOp(Op):
@@ -199,11 +213,10 @@ class ReluGradOp(Op):
         return np.where(x > 0, g, np.zeros((), g.dtype))
 
     def gradient(self, node, g):
-        x = node.inputs[0]
-        return [zeroslike_op(x), relu_grad_op(x, g)]
+        # x only places the kink: its gradient and tangent are zero
+        return [None, relu_grad_op(node.inputs[0], g)]
 
     def jvp(self, node, tangents):
-        # x only places the kink: its tangent contributes nothing
         t = tangents[1]
         return None if t is None else relu_grad_op(node.inputs[0], t)
 
@@ -213,20 +226,20 @@ class ReluGradOp(Op):
         return shapes[1], dtypes[1]
 
 
-relu_grad_op = ReluGradOp()
+relu_grad_op = ReluGradOp(native="RELU_GRAD")
 
 
 class FillLikeOp(Op):
     """An array of `value` with the input's shape and dtype."""
 
-    def __init__(self, name, value):
-        self.name, self.value = name, value
+    def __init__(self, name, value, native=None):
+        self.name, self.value, self.native = name, value, native
 
     def compute(self, node, vals):
         return np.full(vals[0].shape, self.value, vals[0].dtype)
 
     def gradient(self, node, g):
-        return [zeroslike_op(node.inputs[0])]
+        return [None]
 
     def jvp(self, node, tangents):
         return None  # a constant
@@ -235,26 +248,41 @@ class FillLikeOp(Op):
         return shapes[0], dtypes[0]
 
 
-oneslike_op = FillLikeOp("oneslike", 1.0)
-zeroslike_op = FillLikeOp("zeroslike", 0.0)
+oneslike_op = FillLikeOp("oneslike", 1.0, native="FILL")
+zeroslike_op = FillLikeOp("zeroslike", 0.0, native="FILL")
 
 
 # --- shape ops: broadcasting, reductions and reshapes ----------------------------------
 
-class BroadcastToOp(Op):
+class ShapedOp(Op):
+    """An op linear in its first input whose other inputs only lend their shapes (and
+    attributes): their gradients and tangents are zero, and the tangent is the op itself
+    applied to the first input's tangent.  `adjoint(node, g)` is the first input's
+    gradient."""
+
+    def gradient(self, node, g):
+        return [self.adjoint(node, g)] + [None] * (len(node.inputs) - 1)
+
+    def jvp(self, node, tangents):
+        t = tangents[0]
+        return None if t is None else self.like(node, t)
+
+    def like(self, node, x):
+        """This op of `x` in the place of node's first input, with node's attributes."""
+        inputs = [x, *node.inputs[1:]]
+        return Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})",
+                    attrs=dict(node.attrs))
+
+
+class BroadcastToOp(ShapedOp):
     """`A` broadcast to the shape of `B`."""
     name = "broadcast_to"
 
     def compute(self, node, vals):
         return np.broadcast_to(vals[0], vals[1].shape).copy()
 
-    def gradient(self, node, g):
-        a, b = node.inputs
-        return [sum_to_op(g, a), zeroslike_op(b)]
-
-    def jvp(self, node, tangents):
-        t = tangents[0]  # B only lends its shape
-        return None if t is None else broadcast_to_op(t, node.inputs[1])
+    def adjoint(self, node, g):
+        return sum_to_op(g, node.inputs[0])
 
     def infer(self, node, shapes, dtypes):
         if broadcast(self, node, shapes) != tuple(shapes[1]):
@@ -262,20 +290,15 @@ class BroadcastToOp(Op):
         return shapes[1], dtypes[0]
 
 
-class SumToOp(Op):
+class SumToOp(ShapedOp):
     """`A` summed down to the shape of `B`: the adjoint of broadcasting."""
     name = "sum_to"
 
     def compute(self, node, vals):
         return sum_to(vals[0], vals[1].shape)
 
-    def gradient(self, node, g):
-        a, b = node.inputs
-        return [broadcast_to_op(g, a), zeroslike_op(b)]
-
-    def jvp(self, node, tangents):
-        t = tangents[0]  # B only lends its shape
-        return None if t is None else sum_to_op(t, node.inputs[1])
+    def adjoint(self, node, g):
+        return broadcast_to_op(g, node.inputs[0])
 
     def infer(self, node, shapes, dtypes):
         if broadcast(self, node, shapes) != tuple(shapes[0]):
@@ -283,15 +306,15 @@ class SumToOp(Op):
         return shapes[1], dtypes[0]
 
 
-broadcast_to_op = BroadcastToOp()
-sum_to_op = SumToOp()
+broadcast_to_op = BroadcastToOp(native="broadcast_to")
+sum_to_op = SumToOp(native="sum_to")
 
 
 class ReduceOp(Op):
     """Sum or mean over `axis` (None: all axes), numpy style."""
 
-    def __init__(self, name, mean):
-        self.name, self.mean = name, mean
+    def __init__(self, name, mean, native=None):
+        self.name, self.mean, self.native = name, mean, native
 
     def __call__(self, A, axis=None, keepdims=False):
         if isinstance(axis, list):
@@ -321,11 +344,11 @@ class ReduceOp(Op):
         return tuple(n for i, n in enumerate(shape) if i not in axes), dtypes[0]
 
 
-reduce_sum_op = ReduceOp("reduce_sum", mean=False)
-reduce_mean_op = ReduceOp("reduce_mean", mean=True)
+reduce_sum_op = ReduceOp("reduce_sum", mean=False, native="reduce")
+reduce_mean_op = ReduceOp("reduce_mean", mean=True, native="reduce")
 
 
-class UnreduceOp(Op):
+class UnreduceOp(ShapedOp):
     """The gradient of a reduction: `G` spread back over the reduced axes of `A`'s shape
     (divided by the count for a mean)."""
     name = "unreduce"
@@ -342,14 +365,9 @@ class UnreduceOp(Op):
             return np.broadcast_to(g, x.shape) / math.prod(x.shape[a] for a in axes)
         return np.broadcast_to(g, x.shape).copy()
 
-    def gradient(self, node, g):
+    def adjoint(self, node, g):
         reduce = reduce_mean_op if node.attrs["mean"] else reduce_sum_op
-        return [reduce(g, axis=node.attrs["axis"], keepdims=node.attrs["keepdims"]),
-                zeroslike_op(node.inputs[1])]
-
-    def jvp(self, node, tangents):
-        t = tangents[0]  # A only lends its shape
-        return None if t is None else unreduce_op(t, node.inputs[1], node.attrs, node.attrs["mean"])
+        return reduce(g, axis=node.attrs["axis"], keepdims=node.attrs["keepdims"])
 
     def infer(self, node, shapes, dtypes):
         reduced, _ = reduce_sum_op.infer(node, shapes[1:], dtypes[1:])
@@ -358,23 +376,18 @@ class UnreduceOp(Op):
         return shapes[1], dtypes[0]
 
 
-unreduce_op = UnreduceOp()
+unreduce_op = UnreduceOp(native="unreduce")
 
 
-class ReshapeLikeOp(Op):
+class ReshapeLikeOp(ShapedOp):
     """`X` reshaped to the shape of `Y` (same number of elements)."""
     name = "reshape_like"
 
     def compute(self, node, vals):
         return np.reshape(vals[0], vals[1].shape)
 
-    def gradient(self, node, g):
-        x, y = node.inputs
-        return [reshape_like_op(g, x), zeroslike_op(y)]
-
-    def jvp(self, node, tangents):
-        t = tangents[0]  # Y only lends its shape
-        return None if t is None else reshape_like_op(t, node.inputs[1])
+    def adjoint(self, node, g):
+        return reshape_like_op(g, node.inputs[0])
 
     def infer(self, node, shapes, dtypes):
         if math.prod(shapes[0]) != math.prod(shapes[1]):
@@ -382,7 +395,7 @@ class ReshapeLikeOp(Op):
         return shapes[1], dtypes[0]
 
 
-reshape_like_op = ReshapeLikeOp()
+reshape_like_op = ReshapeLikeOp(native="alias")
 
 
 # --- matmul -------------------------------------------------------------------------------
@@ -445,10 +458,10 @@ class MatMulOp(Op):
         return a[:-1] + b[1:], np.result_type(*dtypes)
 
 
-matmul_op = MatMulOp()
+matmul_op = MatMulOp(native="matmul")
 
 
-class AsMatrixOp(Op):
+class AsMatrixOp(ShapedOp):
     """A matmul operand or output gradient viewed as a matrix (a reshape, no copy).
 
     role "row"/"col": a vector becomes (1, k)/(k, 1).  role "matmul_out": the output
@@ -464,12 +477,8 @@ class AsMatrixOp(Op):
         shape, _ = self.infer(node, shapes, [v.dtype for v in vals])
         return np.reshape(vals[0], shape)
 
-    def gradient(self, node, g):
-        return [reshape_like_op(g, node.inputs[0])] + [zeroslike_op(i) for i in node.inputs[1:]]
-
-    def jvp(self, node, tangents):
-        t = tangents[0]  # A and B only lend their shapes
-        return None if t is None else as_matrix_op(t, node.attrs["role"], *node.inputs[1:])
+    def adjoint(self, node, g):
+        return reshape_like_op(g, node.inputs[0])
 
     def infer(self, node, shapes, dtypes):
         role = node.attrs["role"]
@@ -484,17 +493,20 @@ class AsMatrixOp(Op):
         return shape, dtypes[0]
 
 
-as_matrix_op = AsMatrixOp()
+as_matrix_op = AsMatrixOp(native="alias")
 
 
 # --- softmax family (last axis) -------------------------------------------------------------
 
 class LastAxisOp(Op):
     """An op over the last axis of its first input, which must not be empty;
-    `vjp(*inputs, y, g)` gives the partials, `jvp` is one `(*inputs, y, t) -> term` per input."""
+    `vjp(*inputs, y, g)` gives the partials, `jvp` is one `(*inputs, y, t) -> term` per input.
+    The output has the first input's shape, or is 0-d when `reduces`; a second input
+    (labels) must have the first's shape."""
 
-    def __init__(self, name, fn, vjp, jvp):
+    def __init__(self, name, fn, vjp, jvp, native=None, reduces=False):
         self.name, self.fn, self.vjp, self.jvp_terms = name, fn, vjp, jvp
+        self.native, self.reduces = native, reduces
 
     def __call__(self, *inputs):
         return Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})")
@@ -514,8 +526,7 @@ class LastAxisOp(Op):
             raise shape_error(self, node, shapes, "needs a non-empty last axis")
         if len(shapes) == 2 and tuple(shapes[1]) != tuple(x):
             raise shape_error(self, node, shapes, "labels must have the logits' shape")
-        out = () if self is softmax_cross_entropy_op else tuple(x)
-        return out, np.result_type(*dtypes)
+        return () if self.reduces else tuple(x), np.result_type(*dtypes)
 
 
 def _sum_last(x):
@@ -527,10 +538,11 @@ def _softmax_ce(logits, labels):
 
 
 softmax_op = LastAxisOp("softmax", softmax, vjp=lambda x, y, g: [y * (g - _sum_last(g * y))],
-                        jvp=(lambda x, y, t: y * (t - _sum_last(t * y)),))
+                        jvp=(lambda x, y, t: y * (t - _sum_last(t * y)),), native="SOFTMAX")
 log_softmax_op = LastAxisOp("log_softmax", log_softmax,
                             vjp=lambda x, y, g: [g - softmax_op(x) * _sum_last(g)],
-                            jvp=(lambda x, y, t: t - _sum_last(softmax_op(x) * t),))
+                            jvp=(lambda x, y, t: t - _sum_last(softmax_op(x) * t),),
+                            native="LOG_SOFTMAX")
 # The logits' rule is the derivative where label rows sum to 1 (see the op's contract);
 # the tangent rule is its transpose, so forward and reverse mode agree for any labels.
 def _dce_dlogits(z, labels):
@@ -544,22 +556,19 @@ softmax_cross_entropy_op = LastAxisOp(
     vjp=lambda z, t, y, g: [_dce_dlogits(z, t) * per_row_op(g, z),
                             -(log_softmax_op(z) * per_row_op(g, z))],
     jvp=(lambda z, labels, y, t: per_row_op(reduce_sum_op(_dce_dlogits(z, labels) * t), z),
-         lambda z, labels, y, t: -per_row_op(reduce_sum_op(log_softmax_op(z) * t), z)))
+         lambda z, labels, y, t: -per_row_op(reduce_sum_op(log_softmax_op(z) * t), z)),
+    native="softmax_cross_entropy", reduces=True)
 
 
-class PerRowOp(Op):
+class PerRowOp(ShapedOp):
     """`g / rows(Z)`, rows = the product of all but Z's last axis."""
     name = "per_row"
 
     def compute(self, node, vals):
         return vals[0] / rows(vals[1].shape)
 
-    def gradient(self, node, g):
-        return [per_row_op(g, node.inputs[1]), zeroslike_op(node.inputs[1])]
-
-    def jvp(self, node, tangents):
-        t = tangents[0]  # Z only lends its shape
-        return None if t is None else per_row_op(t, node.inputs[1])
+    def adjoint(self, node, g):
+        return per_row_op(g, node.inputs[1])
 
     def infer(self, node, shapes, dtypes):
         if len(shapes[1]) == 0:
@@ -567,4 +576,17 @@ class PerRowOp(Op):
         return shapes[0], dtypes[0]
 
 
-per_row_op = PerRowOp()
+per_row_op = PerRowOp(native="per_row")
+
+
+# --- the table's registration: built-in facts, and Node's operators -------------------------
+
+for _name, _op in list(globals().items()):
+    if isinstance(_op, Op) and _name.endswith("_op"):
+        _op.builtin, _op.key = True, f"{__name__}:{_name}"
+del _name, _op
+
+graph.OPERATORS.update(
+    add=(add_op, add_byconst_op), sub=(sub_op, sub_byconst_op), mul=(mul_op, mul_byconst_op),
+    div=(div_op, div_byconst_op), rsub=rsub_byconst_op, rdiv=rdiv_byconst_op, neg=neg_op,
+    pow=pow_byconst_op, matmul=matmul_op)

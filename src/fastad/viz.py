@@ -7,10 +7,11 @@ import os
 
 import numpy as np
 
-from .executor import Executor, as_feed
+from .executor import Executor
 from .graph import PlaceholderOp, find_topo_sort
-from .graph import gradients as gradient_nodes
-from .ops import ConstOp, add_op, mul_op
+from .ops import ConstOp
+from .reverse import gradients as gradient_nodes
+from .schedule import as_feed
 
 GRADIENT_COLOR = "#b03a2e"
 PLACEHOLDER_FILL = "#d6e6f5"
@@ -62,7 +63,7 @@ def to_dot(nodes, gradients=True, feed_dict=None):
                   f'fontcolor="{GRADIENT_COLOR}";']
         lines += ["  " + line for line in grad_lines] + ["  }"]
     for n in order:
-        ordered = len(n.inputs) > 1 and n.op not in (add_op, mul_op)
+        ordered = len(n.inputs) > 1 and not n.op.commutative
         for pos, i in enumerate(n.inputs):
             attrs = [f'headlabel="{pos}"'] if ordered else []
             if n not in in_forward:
@@ -100,7 +101,7 @@ def _short(node, fallback):
 
 def _shapes(order, feed_dict):
     """Every node's shape for these feeds (nodes upstream of a fed node have none)."""
-    sched = Executor(order, backend="python").schedule(feed_dict)
+    sched = Executor(order, backend="python").schedules.get(feed_dict)
     specs = sched.infer([(np.shape(feed_dict[n]), as_feed(n, feed_dict[n]).dtype)
                          for n in sched.feeds])
     return {n: shape for n, (shape, _) in specs.items()}

@@ -15,9 +15,9 @@ import os
 import numpy as np
 import scipy_openblas32
 
-from .executor import as_feed
 from .lowering import Instr, Lowering
 from .memplan import ALIGN
+from .schedule import as_feed
 
 # Our OpenBLAS must be loaded before the kernel that links it (editable installs have
 # no rpath to it).
@@ -44,9 +44,9 @@ set_blas_threads(os.environ.get("FASTAD_BLAS_THREADS", "1"))
 
 
 class NativeVM:
-    def __init__(self, executor):
-        self.executor = executor
-        self.graph = frozenset(executor.topo_order)
+    def __init__(self, schedules):
+        self.schedules = schedules
+        self.graph = schedules.nodes
         self.plans = {}   # (schedule, feed signature) -> Plan
         self.last = None  # the plan of the previous run: tried first
 
@@ -67,7 +67,7 @@ class NativeVM:
 
     def run_slow(self, feed_dict):
         """Converts the feeds, finds or builds the plan for their signature, runs it."""
-        sched = self.executor.schedule(feed_dict)
+        sched = self.schedules.get(feed_dict)
         vals = {}
         for node in sched.feeds:
             v = as_feed(node, feed_dict[node])
@@ -76,7 +76,7 @@ class NativeVM:
         plan = self.plans.get((sched, signature))
         if plan is None:
             specs = sched.infer(signature)
-            plan = Plan(sched, specs, self.executor.eval_node_list)
+            plan = Plan(sched, specs, sched.eval_nodes)
             self.plans[(sched, signature)] = plan
         self.last = plan
         out = plan.run(vals)
