@@ -1,5 +1,6 @@
 """`python -m fastad.bench` in its quick mode: every workload and executor is timed, and
 every executor agrees with the reference."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -7,12 +8,13 @@ import sys
 import pytest
 
 from fastad import bench
+from fastad.bench import workloads
 
 
 def test_quick_run_writes_full_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
     argv = ["--quick", "--json", str(path)]
-    have_matplotlib = bench.importlib.util.find_spec("matplotlib") is not None
+    have_matplotlib = importlib.util.find_spec("matplotlib") is not None
     if have_matplotlib:
         argv += ["--plot", str(tmp_path / "bench.png")]
     assert bench.main(argv) == 0
@@ -36,13 +38,13 @@ def test_quick_run_writes_full_json(tmp_path, capsys):
 
 
 def test_disagreement_fails_clearly(monkeypatch, capsys):
-    right = bench.logreg_one_numpy
+    right = workloads.logreg_one_numpy
 
     def wrong(arrays):
         loss, grad_w, grad_b = right(arrays)
         return [loss, grad_w * 1.01, grad_b]
 
-    monkeypatch.setattr(bench, "logreg_one_numpy", wrong)
+    monkeypatch.setattr(workloads, "logreg_one_numpy", wrong)  # the name build_w1 reads
     assert bench.main(["--quick", "--workload", "w1"]) == 1
     captured = capsys.readouterr()
     assert "FAILED W1: numpy disagrees with the python executor: d/dw" in captured.err
@@ -50,8 +52,8 @@ def test_disagreement_fails_clearly(monkeypatch, capsys):
 
 
 def test_missing_peer_and_tqdm_are_skipped(monkeypatch, capsys):
-    find_spec = bench.importlib.util.find_spec
-    monkeypatch.setattr(bench.importlib.util, "find_spec",
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: None if name == "torch" else find_spec(name))
     monkeypatch.setitem(sys.modules, "tqdm", None)  # `import tqdm` now raises ImportError
     assert bench.main(["--quick", "--workload", "W1", "--peers", "torch"]) == 0
