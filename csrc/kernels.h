@@ -63,6 +63,8 @@ static void SFX(unary)(int op, const T *a, T *o, int64_t n)
     case FA_TANH:    fa_call_unary(LOOP(TANH), a, o, n, sizeof(T)); break;
     case FA_SIN:     fa_call_unary(LOOP(SIN), a, o, n, sizeof(T)); break;
     case FA_COS:     fa_call_unary(LOOP(COS), a, o, n, sizeof(T)); break;
+    case FA_ABS:     for (int64_t i = 0; i < n; i++) o[i] = MATH(fabs)(a[i]); break;
+    case FA_SIGN:    for (int64_t i = 0; i < n; i++) o[i] = a[i] > 0 ? 1 : a[i] < 0 ? -1 : a[i] == 0 ? 0 : a[i]; break;
     case FA_SIGMOID: SFX(sigmoid)(a, o, n); break;
     }
 }

@@ -24,6 +24,8 @@
     X(RELU, UNARY)            \
     X(SIN, UNARY)             \
     X(COS, UNARY)             \
+    X(ABS, UNARY)             \
+    X(SIGN, UNARY)            \
     X(ADD_BYCONST, CONST)     \
     X(SUB_BYCONST, CONST)     \
     X(RSUB_BYCONST, CONST)    \

@@ -202,6 +202,8 @@ relu_op = UnaryOp("relu", lambda x: np.maximum(x, 0), lambda x, y, g: relu_grad_
                   native="RELU")
 sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x), native="SIN")
 cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)), native="COS")
+abs_op = UnaryOp("abs", np.abs, lambda x, y, g: g * sign_op(x), native="ABS")
+sign_op = UnaryOp("sign", np.sign, lambda x, y, g: None, native="SIGN")  # piecewise constant
 
 
 class ReluGradOp(Op):
