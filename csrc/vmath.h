@@ -20,10 +20,13 @@
  * of the truth and nearly always correctly rounded, in both precisions.  The
  * float32 kernel evaluates in double with short polynomials and rounds once.
  *
- * The table and constants were generated with mpmath at 60 digits by
- * tools/vmath_tables.py (tests/test_vmath.py regenerates and compares them);
- * the polynomial coefficients are plain Taylor coefficients or Chebyshev fits
- * (truncation errors are noted next to each polynomial).
+ * The table and constants sit between BEGIN/END GENERATED markers: made by
+ * tools/vmath_tables.py (mpmath at 60 digits; the float32 exp polynomial is a
+ * numpy Chebyshev fit), rewritten by `python tools/vmath_tables.py --write`
+ * and compared by `--check` (run by tests/test_vmath_tables.py): exactly,
+ * except the fit, whose last bits depend on numpy's BLAS.  The polynomial
+ * coefficients are plain Taylor coefficients or Chebyshev fits (truncation
+ * errors are noted next to each polynomial).
  *
  * Results do not depend on the instruction set: no FMA is used (compile with
  * -ffp-contract=off, never -ffast-math), so vector, scalar and the avx2 clone
@@ -100,6 +103,8 @@ static inline void fa__two_prod(double a, double b, double *p, double *e)
 /* ------------------------------------------------------------------------ */
 /* Tables                                                                   */
 /* ------------------------------------------------------------------------ */
+/* BEGIN GENERATED exp_tab by tools/vmath_tables.py */
+/* entry j = 0..127: hi = RN(2^(j/128)), lo = RN(2^(j/128) - hi) */
 static const double fa__exp_tab[2 * 128] = {
     0x1.0000000000000p+0, 0x0.0p+0, 0x1.0163da9fb3335p+0, 0x1.b61299ab8cdb7p-54,
     0x1.02c9a3e778061p+0, -0x1.19083535b085dp-56, 0x1.04315e86e7f85p+0, -0x1.0a31c1977c96ep-54,
@@ -166,6 +171,7 @@ static const double fa__exp_tab[2 * 128] = {
     0x1.f50765b6e4540p+0, 0x1.9d3e12dd8a18bp-54, 0x1.f7bfdad9cbe14p+0, -0x1.dbb12d006350ap-54,
     0x1.fa7c1819e90d8p+0, 0x1.74853f3a5931ep-55, 0x1.fd3c22b8f71f1p+0, 0x1.2eb74966579e7p-57,
 };
+/* END GENERATED exp_tab */
 
 /* ------------------------------------------------------------------------ */
 /* exp core (used by tanh)                                                  */
@@ -177,9 +183,11 @@ static const double fa__exp_tab[2 * 128] = {
  * no UB for nan/inf.  ln2/128 = LN2HI_N + LN2LO_N with LN2HI_N having 35
  * significant bits, so k*LN2HI_N is exact for |k| < 2^18 and x - k*LN2HI_N is
  * exact (Sterbenz).  */
+/* BEGIN GENERATED exp_consts by tools/vmath_tables.py */
 #define FA__EXP_INVLN2N 0x1.71547652b82fep+7   /* RN(128/ln2) */
 #define FA__EXP_LN2HI_N 0x1.62e42fefc0000p-8   /* ln2/128 rounded to 35 bits */
 #define FA__EXP_LN2LO_N -0x1.c610ca86c3899p-44 /* RN(ln2/128 - LN2HI_N) */
+/* END GENERATED exp_consts */
 #define FA__EXP_SHIFT 0x1.8p52
 /* kd bits minus the shifter's bits = k; adding 2048*128 makes it >= 0 so
  * that m + 2048 = kb >> 7 can be extracted with unsigned (SSE2) shifts. */
@@ -211,8 +219,10 @@ static inline double fa__pow2_field(uint64_t field) { return fa__asf64(field << 
 
 /* ln2 split for the float32 kernel's range reduction: LN2HI is a multiple of
  * 2^-42, so k*LN2HI is exact for |k| < 2^11 */
-#define FA__LOG_LN2HI 0x1.62e42fefa3800p-1 /* ln2 rounded to a multiple of 2^-42 */
+/* BEGIN GENERATED ln2_consts by tools/vmath_tables.py */
+#define FA__LOG_LN2HI 0x1.62e42fefa3800p-1  /* ln2 rounded to a multiple of 2^-42 */
 #define FA__LOG_LN2LO 0x1.ef35793c76730p-45 /* RN(ln2 - LN2HI) */
+/* END GENERATED ln2_consts */
 
 /* ------------------------------------------------------------------------ */
 /* tanh                                                                     */
@@ -224,12 +234,14 @@ static inline double fa__pow2_field(uint64_t field) { return fa__asf64(field << 
  * product for the residual), so the final 1 - q rounds once.  |x| is clamped
  * at 22 where tanh rounds to 1.  The sign is copied from x at the end (so
  * tanh(-0) = -0 and tanh(nan) = nan). */
-#define FA__TANH_C3 -0x1.5555555555555p-2   /* -1/3 */
-#define FA__TANH_C5 0x1.1111111111111p-3    /* 2/15 */
-#define FA__TANH_C7 -0x1.ba1ba1ba1ba1cp-5   /* -17/315 */
-#define FA__TANH_C9 0x1.664f4882c10fap-6    /* 62/2835 */
-#define FA__TANH_C11 -0x1.226e355e6c23dp-7  /* -1382/155925 */
-#define FA__TANH_C13 0x1.d6d3d0e157de0p-9   /* 21844/6081075 */
+/* BEGIN GENERATED tanh_coefs by tools/vmath_tables.py */
+#define FA__TANH_C3 -0x1.5555555555555p-2  /* -1/3 */
+#define FA__TANH_C5 0x1.1111111111111p-3   /* 2/15 */
+#define FA__TANH_C7 -0x1.ba1ba1ba1ba1cp-5  /* -17/315 */
+#define FA__TANH_C9 0x1.664f4882c10fap-6   /* 62/2835 */
+#define FA__TANH_C11 -0x1.226e355e6c23dp-7 /* -1382/155925 */
+#define FA__TANH_C13 0x1.d6d3d0e157de0p-9  /* 21844/6081075 */
+/* END GENERATED tanh_coefs */
 
 static inline double fa__tanh1(double x)
 {
@@ -270,22 +282,35 @@ static inline double fa__tanh1(double x)
 /* tanh is evaluated in double (the float input converted exactly) with short
  * polynomials and rounded once: relative error before that rounding ~2^-47. */
 
+/* BEGIN GENERATED expf_consts by tools/vmath_tables.py */
+#define FA__EXPF_INVLN2 0x1.71547652b82fep+0 /* RN(1/ln2) */
+/* exp(r) ~= sum of FA__EXPF_Ci r^i: least-squares fit at 2000 Chebyshev nodes on
+ * |r| <= 1.0001 ln2/2 */
+#define FA__EXPF_C0 0x1.000000000003cp+0
+#define FA__EXPF_C1 0x1.ffffffffd3801p-1
+#define FA__EXPF_C2 0x1.ffffffffe7381p-2
+#define FA__EXPF_C3 0x1.555555a27d8afp-3
+#define FA__EXPF_C4 0x1.55555588cf98cp-5
+#define FA__EXPF_C5 0x1.1110809b2b56cp-7
+#define FA__EXPF_C6 0x1.6c162b951aa1dp-10
+#define FA__EXPF_C7 0x1.a1aa987847a5ap-13
+#define FA__EXPF_C8 0x1.a17e136e20846p-16
+/* END GENERATED expf_consts */
+
 /* exp(x) in double for -110 <= x <= 89 (no nan): k = round(x/ln2) by the
  * shifter, x - k*LN2HI exact (|k| < 2^9), exp(r) for |r| < 0.347 by a
  * degree-8 Chebyshev fit (relative error 2^-39.7), 2^k put in the exponent
  * field. */
 static inline double fa__expf_core(double x)
 {
-    double kd = x * 0x1.71547652b82fep+0 + FA__EXP_SHIFT;   /* RN(1/ln2) */
+    double kd = x * FA__EXPF_INVLN2 + FA__EXP_SHIFT;
     uint64_t ki = fa__asu64(kd);
     kd -= FA__EXP_SHIFT;
     double r = (x - kd * FA__LOG_LN2HI) - kd * FA__LOG_LN2LO; /* kd*LN2HI exact */
     double r2 = r * r, r4 = r2 * r2;
-    double p = ((0x1.000000000003cp+0 + r * 0x1.ffffffffd3801p-1)
-                + r2 * (0x1.ffffffffe7381p-2 + r * 0x1.555555a27d8afp-3))
-             + r4 * ((0x1.55555588cf98cp-5 + r * 0x1.1110809b2b56cp-7)
-                     + r2 * (0x1.6c162b951aa1dp-10 + r * 0x1.a1aa987847a5ap-13)
-                     + r4 * 0x1.a17e136e20846p-16);
+    double p = ((FA__EXPF_C0 + r * FA__EXPF_C1) + r2 * (FA__EXPF_C2 + r * FA__EXPF_C3))
+             + r4 * ((FA__EXPF_C4 + r * FA__EXPF_C5) + r2 * (FA__EXPF_C6 + r * FA__EXPF_C7)
+                     + r4 * FA__EXPF_C8);
     /* 2^k, -160 < k < 130: ki minus the shifter's bits is k */
     double s = fa__asf64((ki + 1023 - (UINT64_C(0x4338000000000000))) << 52);
     return p * s;
