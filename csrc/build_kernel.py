@@ -25,6 +25,7 @@ typedef struct {
     int64_t n; int64_t m; int64_t k; int32_t trans_a; int32_t trans_b; double c;
     int32_t group; ...;
 } fa_instr;
+typedef struct { int32_t threads; int32_t interruptible; int64_t *ns; ...; } fa_opts;
 extern const char *const fa_opcode_names[];
 extern const char *const fa_opcode_kinds[];
 extern const int fa_num_opcodes;
@@ -33,7 +34,11 @@ extern const int fa_block;
 int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);
-void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots);
+int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
+           const fa_opts *opts);
+int fa_sigint_begin(void);
+int fa_sigint_end(void);
+int fa_pool_workers(void);
 void fa_set_blas_threads(int n);
 extern const char *const fa_loop_names[];
 extern const int fa_num_loops;
@@ -42,7 +47,8 @@ int fa_use_own_loop(int loop, int dtype);
 int fa_loop_origin(int loop, int dtype);
 """
 
-HEADERS = ["vm.h", "opcodes.h", "kernels.h", "loops.h", "vmath.h"]
+HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "vmath.h"]
+SOURCES = ["vm.c", "run.c", "loops.c", "pool.c"]
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("FASTAD_SANITIZE") else []
@@ -51,15 +57,15 @@ ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fastad._kernel",
-    '#include "vm.h"\n#include "loops.h"',
+    '#include "vm.h"\n#include "loops.h"\n#include "pool.h"',
     # relative to the project root, where setup.py runs: absolute paths would end up
     # in the sdist's SOURCES and break builds from it
-    sources=[os.path.relpath(os.path.join(HERE, name), ROOT) for name in ("vm.c", "loops.c")],
+    sources=[os.path.relpath(os.path.join(HERE, name), ROOT) for name in SOURCES],
     depends=[os.path.relpath(os.path.join(HERE, h), ROOT) for h in HEADERS],
     # numpy's headers for loops.c, which reads numpy's ufunc loop tables
     include_dirs=[HERE, scipy_openblas32.get_include_dir(), numpy.get_include()],
     library_dirs=[scipy_openblas32.get_lib_dir()],
-    libraries=[scipy_openblas32.get_library(), "m"],
+    libraries=[scipy_openblas32.get_library(), "m", "pthread"],
     # an installed kernel finds the BLAS library in the scipy_openblas32 package beside it
     extra_link_args=["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"] + SANITIZE,
     # -fno-trapping-math lets selects vectorise; it changes no result (only which

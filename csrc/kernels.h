@@ -1,10 +1,13 @@
-/* The kernels of one dtype.  vm.c includes this file twice, with T = double and
- * T = float; SFX(name) gives each function its dtype suffix, MATH(f) picks the
- * libm function of that precision (sqrt or sqrtf) and DTYPE is its enum fa_dtype.  Element loops have no `restrict`:
- * an output may be the same buffer as a same-shaped input (in-place). */
+/* The kernels of one dtype.  run.c includes this file twice, with T = double and
+ * T = float; SFX(name) gives each function its dtype suffix, MATH(f) picks the libm
+ * function of that precision (sqrt or sqrtf) and DTYPE is its enum fa_dtype.
+ * FA_CLONES kernels are built for AVX-512, AVX2 and the baseline and picked at run time:
+ * with no FMA contraction (-ffp-contract=off) and no reassociation, every build gives
+ * the same bits.  Element loops have no `restrict`: an output may be the same buffer as
+ * a same-shaped input (in-place). */
 
 /* numpy's pairwise summation (8 accumulators, blocks of 128), so sums round like np.sum. */
-static T SFX(pairwise)(const T *a, int64_t n)
+FA_CLONES static T SFX(pairwise)(const T *a, int64_t n)
 {
     if (n < 8) {
         T res = 0;
@@ -35,7 +38,7 @@ static T SFX(pairwise)(const T *a, int64_t n)
 
 /* sigmoid by the reference's formula, e = exp(-|x|); r = 1/(1+e); x >= 0 ? r : e*r,
  * block by block through the exp loop: the same bits as fastad.ops.stable_sigmoid */
-static void SFX(sigmoid)(const T *a, T *o, int64_t n)
+FA_CLONES static void SFX(sigmoid)(const T *a, T *o, int64_t n)
 {
     T e[FA_BLOCK];
     for (int64_t at = 0; at < n; at += FA_BLOCK) {
@@ -52,7 +55,7 @@ static void SFX(sigmoid)(const T *a, T *o, int64_t n)
     }
 }
 
-static void SFX(unary)(int op, const T *a, T *o, int64_t n)
+FA_CLONES static void SFX(unary)(int op, const T *a, T *o, int64_t n)
 {
     switch (op) {
     case FA_NEG:     for (int64_t i = 0; i < n; i++) o[i] = -a[i]; break;
@@ -69,7 +72,7 @@ static void SFX(unary)(int op, const T *a, T *o, int64_t n)
     }
 }
 
-static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
+FA_CLONES static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
 {
     switch (op) {
     case FA_ADD_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] + c; break;
@@ -100,7 +103,7 @@ static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
             }                                                                     \
     } while (0)
 
-static void SFX(binary_row)(int op, const T *a, int64_t sa, const T *b, int64_t sb,
+FA_CLONES static void SFX(binary_row)(int op, const T *a, int64_t sa, const T *b, int64_t sb,
                             T *o, int64_t so, int64_t len)
 {
     switch (op) {
@@ -120,7 +123,7 @@ static void SFX(binary)(const fa_instr *ins, const T *a, const T *b, T *o)
     FOR_EACH_ROW(ins, SFX(binary_row)(ins->op, a + ia, sa, b + ib, sb, o + io, so, len));
 }
 
-static void SFX(copy)(const fa_instr *ins, const T *a, T *o)
+FA_CLONES static void SFX(copy)(const fa_instr *ins, const T *a, T *o)
 {
     const int nd = ins->ndim;
     const int64_t sa = nd ? ins->sa[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
@@ -137,7 +140,7 @@ static void SFX(copy)(const fa_instr *ins, const T *a, T *o)
 }
 
 /* CAST_*: the broadcasting copy from the other precision to T. */
-static void SFX(cast)(const fa_instr *ins, const char *a, T *o)
+FA_CLONES static void SFX(cast)(const fa_instr *ins, const char *a, T *o)
 {
     const OTHER *src = (const OTHER *)a;
     const int nd = ins->ndim;
@@ -149,7 +152,7 @@ static void SFX(cast)(const fa_instr *ins, const char *a, T *o)
 
 /* out[io] += a[ia] over the loop; summed axes have out stride 0.  A summed innermost
  * axis is added pairwise, as numpy does. */
-static void SFX(sum)(const fa_instr *ins, const T *a, T *o)
+FA_CLONES static void SFX(sum)(const fa_instr *ins, const T *a, T *o)
 {
     const int nd = ins->ndim;
     const int64_t sa = nd ? ins->sa[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
@@ -244,14 +247,14 @@ static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, char
     }
 }
 
-/* A validated group of ins->group elementwise instructions over the same n elements,
- * run block by block: every member on block 0, then every member on block 1, ...
- * Whole-array operands advance with the block; broadcast single elements stay put. */
-static void SFX(run_group)(const fa_instr *first, char *const *slots)
+/* A validated group of first->group elementwise instructions over the same n elements,
+ * run block by block on elements [from, to) (from a multiple of FA_BLOCK): every member
+ * on one block, then every member on the next.  Whole-array operands advance with the
+ * block; broadcast single elements stay put. */
+static void SFX(run_group)(const fa_instr *first, char *const *slots, int64_t from, int64_t to)
 {
-    const int64_t n = group_elements(first);
-    for (int64_t at = 0; at < n; at += FA_BLOCK) {
-        const int64_t len = n - at < FA_BLOCK ? n - at : FA_BLOCK;
+    for (int64_t at = from; at < to; at += FA_BLOCK) {
+        const int64_t len = to - at < FA_BLOCK ? to - at : FA_BLOCK;
         for (const fa_instr *ins = first; ins < first + first->group; ins++) {
             T *out = (T *)slots[ins->out] + at;
             const T *x = (const T *)slots[ins->a];
@@ -270,4 +273,17 @@ static void SFX(run_group)(const fa_instr *first, char *const *slots)
             }
         }
     }
+}
+
+/* The pairwise sum over n elements from the sums of the leaves of its recursion cut at
+ * `leaf` (pairwise_leaves in run.c), combined as SFX(pairwise) combines its halves: the
+ * same bits.  *next walks through `sums` in leaf order. */
+static T SFX(pairwise_combine)(int64_t n, int64_t leaf, const T *sums, int64_t *next)
+{
+    if (n <= leaf)
+        return sums[(*next)++];
+    int64_t half = n / 2;
+    half -= half % 8;
+    const T left = SFX(pairwise_combine)(half, leaf, sums, next);
+    return left + SFX(pairwise_combine)(n - half, leaf, sums, next);
 }

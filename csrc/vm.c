@@ -1,13 +1,10 @@
-/* fastad's VM: validation of a program, then a dispatch loop over its instructions.
- * Build: csrc/build_kernel.py (cffi).  Flags: -O3 -ffp-contract=off, never -ffast-math,
- * so that + - * / round exactly as numpy's do.  Math functions go through loops.h. */
-#include <math.h>
-#include <string.h>
+/* fastad's VM, part 1: the opcode tables exported to Python, and the validation of a
+ * program (run once per program, so that the run loop in run.c needs no checks). */
+#include <stddef.h>
+#include <stdint.h>
 
-#include <cblas.h>  /* scipy-openblas32: every symbol carries the scipy_ prefix */
-
+#include "kinds.h"
 #include "loops.h"
-#include "vm.h"
 
 const char *const fa_opcode_names[] = {
 #define FA_NAME(name, kind) #name,
@@ -23,17 +20,7 @@ const int fa_num_opcodes = FA_NUM_OPCODES;
 const int fa_maxdim = FA_MAXDIM;
 const int fa_block = FA_BLOCK;
 
-enum fa_kind { K_UNARY, K_CONST, K_BINARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS };
-
-static const unsigned char kind_of[] = {
-#define FA_KIND(name, kind) K_##kind,
-    FA_OPCODES(FA_KIND)
-#undef FA_KIND
-};
-
-void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
-
-/* ---- validation: run once per program, so the dispatch loop needs no checks ---- */
+/* ---- validation ---- */
 
 enum { E_OK, E_OPCODE, E_DTYPE, E_SLOT, E_RANK, E_SIZE, E_BOUNDS, E_GROUP, E_LOOP };
 
@@ -196,11 +183,6 @@ static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n)
     }
 }
 
-static int64_t group_elements(const fa_instr *ins)
-{
-    return kind_of[ins->op] == K_BINARY ? ins->shape[0] : ins->n;
-}
-
 int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad)
 {
@@ -231,79 +213,4 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
     }
     *bad = -1;
     return E_OK;
-}
-
-/* ---- kernels ---- */
-
-/* Runs BODY once per innermost row of the loop over ins->shape; in BODY, ia, ib and io
- * are the element offsets of the row in a, b and out, and len is the row length. */
-#define FOR_EACH_ROW(ins, BODY)                                                      \
-    do {                                                                           \
-        const int nd_ = (ins)->ndim;                                                 \
-        int64_t idx_[FA_MAXDIM] = {0}, ia = 0, ib = 0, io = 0;                     \
-        const int64_t len = nd_ ? (ins)->shape[nd_ - 1] : 1;                         \
-        int empty_ = 0;                                                            \
-        for (int d_ = 0; d_ < nd_; d_++)                                           \
-            empty_ |= (ins)->shape[d_] == 0;                                         \
-        while (!empty_) {                                                          \
-            BODY;                                                                  \
-            int d_ = nd_ - 2;                                                      \
-            for (; d_ >= 0; d_--) {                                                \
-                ia += (ins)->sa[d_], ib += (ins)->sb[d_], io += (ins)->so[d_];           \
-                if (++idx_[d_] < (ins)->shape[d_])                                   \
-                    break;                                                         \
-                ia -= (ins)->sa[d_] * (ins)->shape[d_];                                \
-                ib -= (ins)->sb[d_] * (ins)->shape[d_];                                \
-                io -= (ins)->so[d_] * (ins)->shape[d_];                                \
-                idx_[d_] = 0;                                                      \
-            }                                                                      \
-            if (d_ < 0)                                                            \
-                break;                                                             \
-        }                                                                          \
-    } while (0)
-
-#define T double
-#define OTHER float
-#define SFX(name) name##_f64
-#define MATH(fn) fn
-#define DTYPE FA_F64
-#define GEMM scipy_cblas_dgemm
-#define GEMV scipy_cblas_dgemv
-#include "kernels.h"
-#undef T
-#undef OTHER
-#undef SFX
-#undef MATH
-#undef DTYPE
-#undef GEMM
-#undef GEMV
-
-#define T float
-#define OTHER double
-#define SFX(name) name##_f32
-#define MATH(fn) fn##f
-#define DTYPE FA_F32
-#define GEMM scipy_cblas_sgemm
-#define GEMV scipy_cblas_sgemv
-#include "kernels.h"
-
-void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots)
-{
-    for (int64_t i = start; i < end; i++) {
-        const fa_instr *ins = &prog[i];
-        if (ins->group > 1 && ins->group <= end - i) {
-            if (ins->dtype == FA_F64)
-                run_group_f64(ins, slots);
-            else
-                run_group_f32(ins, slots);
-            i += ins->group - 1;
-            continue;
-        }
-        const char *a = ins->a >= 0 ? slots[ins->a] : NULL;
-        const char *b = ins->b >= 0 ? slots[ins->b] : NULL;
-        if (ins->dtype == FA_F64)
-            execute_f64(ins, a, b, slots[ins->out]);
-        else
-            execute_f32(ins, a, b, slots[ins->out]);
-    }
 }

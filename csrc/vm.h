@@ -1,5 +1,6 @@
 /* fastad's VM: runs a validated program of instructions over buffers ("slots").
- * It knows nothing about graphs or gradients; fastad/lowering.py builds the programs. */
+ * It knows nothing about graphs or gradients; fastad/lowering.py builds the programs.
+ * vm.c validates programs, run.c runs them. */
 #ifndef FASTAD_VM_H
 #define FASTAD_VM_H
 
@@ -50,10 +51,26 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);
 
+/* How a run runs. */
+typedef struct {
+    int32_t threads;        /* threads it may use, the caller's included (>= 1) */
+    int32_t interruptible;  /* stop at the next instruction or chunk after a SIGINT
+                             * caught between fa_sigint_begin and fa_sigint_end */
+    int64_t *ns;            /* when not NULL: ns[i] += nanoseconds spent in instruction i
+                             * (a group's time goes to its first instruction) */
+} fa_opts;
+
 /* Runs instructions [start, end) of a validated program; slots[i] points to at least
  * slot_bytes[i] bytes.  A group that starts in the range and ends past `end` runs one
- * instruction at a time.  Never fails. */
-void fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots);
+ * instruction at a time.  opts NULL: one thread, not interruptible.  Returns 0, or 1
+ * when it stopped for a SIGINT (the outputs are then incomplete). */
+int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
+           const fa_opts *opts);
+
+/* Catch SIGINT for interruptible runs (begin returns 0 on success), and stop catching
+ * it (end returns 1 when one arrived meanwhile). */
+int fa_sigint_begin(void);
+int fa_sigint_end(void);
 
 void fa_set_blas_threads(int n);
 

@@ -272,7 +272,7 @@ def test_validation_rejects_corrupted_programs(which):
             rejected += 1
         else:
             accepted += 1  # garbage values are fine, stray memory accesses are not
-            lib.fa_run(prog, 0, len(plan.instrs), plan.pool[0].slots)
+            lib.fa_run(prog, 0, len(plan.instrs), plan.pool[0].slots, ffi.NULL)
     assert rejected and accepted  # the mutations hit both kinds
 
 

@@ -26,4 +26,13 @@ def set_blas_threads(n):
     set_blas_threads(n)
 
 
+def set_threads(n):
+    """Threads a native run may use (the caller's included) in executors made with
+    threads=None; 1 unless $FASTAD_THREADS says otherwise.  Big elementwise instructions,
+    blocked groups, reductions and softmax rows are cut into chunks that the threads
+    share; results are the same bits for every thread count."""
+    from .vm import DEFAULT_OPTIONS
+    DEFAULT_OPTIONS.set_threads(n)
+
+
 __version__ = "0.1.0"

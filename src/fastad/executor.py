@@ -12,16 +12,24 @@ class Executor:
 
     backend "native" lowers the graph to a program run by the C kernel;
     "python" is the reference VM.  An Executor may be shared by several threads.
+    `threads` (native only): how many threads a run may use, the caller's included;
+    None follows `fastad.set_threads` (default 1).  Results are the same bits for every
+    thread count.
     """
 
-    def __init__(self, eval_node_list, backend="native"):
+    def __init__(self, eval_node_list, backend="native", threads=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         self.eval_node_list = list(eval_node_list)
         self.backend = backend
         self.topo_order = find_topo_sort(self.eval_node_list)
         self.schedules = Schedules(self.eval_node_list, self.topo_order)
-        self._vm = (NativeVM if backend == "native" else PythonVM)(self.schedules)
+        if backend == "native":
+            self._vm = NativeVM(self.schedules, threads)
+        elif threads not in (None, 1):
+            raise ValueError("threads: only the native backend runs on several threads")
+        else:
+            self._vm = PythonVM(self.schedules)
 
     def run(self, feed_dict):
         """The values of `eval_node_list`, as a list of new numpy arrays."""

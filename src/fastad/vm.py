@@ -10,7 +10,10 @@ run takes a workspace of its own from the plan's pool (list pop/append are atomi
 creating one when all are busy.
 """
 import ctypes
+import math
 import os
+import signal
+import threading
 
 import numpy as np
 import scipy_openblas32
@@ -43,17 +46,53 @@ def set_blas_threads(n):
 set_blas_threads(os.environ.get("FASTAD_BLAS_THREADS", "1"))
 
 
+class RunOptions:
+    """The fa_opts of runs on `threads` threads (the caller's included), and their
+    interruptible twin for long runs in the main thread, which Ctrl-C stops."""
+
+    def __init__(self, threads):
+        self.plain = ffi.new("fa_opts *")
+        self.catching = ffi.new("fa_opts *")
+        self.catching.interruptible = 1
+        self.set_threads(threads)
+
+    def set_threads(self, n):
+        if int(n) < 1:
+            raise ValueError(f"threads must be at least 1, not {n}")
+        self.plain.threads = self.catching.threads = int(n)
+
+    @property
+    def threads(self):
+        return self.plain.threads
+
+
+# the options of executors made with threads=None: fastad.set_threads changes them
+DEFAULT_OPTIONS = RunOptions(int(os.environ.get("FASTAD_THREADS", "1")))
+
+# A run is long (worth catching Ctrl-C for, at two system calls a run) from this many
+# elements processed; matmuls count m*n*k / 8.
+LONG_RUN = 1 << 20
+
+
+def catches_ctrl_c():
+    """Whether a run here may turn Ctrl-C into KeyboardInterrupt itself: in the main
+    thread, while SIGINT has Python's default handler."""
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
 class NativeVM:
-    def __init__(self, schedules):
+    def __init__(self, schedules, threads=None):
         self.schedules = schedules
         self.graph = schedules.nodes
         self.plans = {}   # (schedule, feed signature) -> Plan
         self.last = None  # the plan of the previous run: tried first
+        self.options = DEFAULT_OPTIONS if threads is None else RunOptions(threads)
 
     def run(self, feed_dict):
         plan = self.last
         if plan is not None and self.same_schedule(feed_dict, plan):
-            out = plan.run(feed_dict)
+            out = plan.run(feed_dict, self.options)
             if out is not None:
                 return out
         return self.run_slow(feed_dict)
@@ -79,7 +118,7 @@ class NativeVM:
             plan = Plan(sched, specs, sched.eval_nodes)
             self.plans[(sched, signature)] = plan
         self.last = plan
-        out = plan.run(vals)
+        out = plan.run(vals, self.options)
         if out is None:  # converted feeds always fit their own plan
             raise RuntimeError("fastad internal error: feeds don't fit the plan made for them")
         return out
@@ -113,6 +152,7 @@ class Plan:
             self.outputs.append(("copy" if group is self.copied else "fresh", len(group)))
             group.append(value)
         self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
+        self.long = sum(work(ins) for ins in self.instrs) >= LONG_RUN
         self.pool = []
 
     def disassemble(self):
@@ -167,21 +207,38 @@ class Plan:
         segments.append((start, count, None))
         return segments
 
-    def run(self, feed_dict):
-        """The outputs, or None when the feeds don't match this plan's signature."""
+    def run(self, feed_dict, options, ns=None):
+        """The outputs, or None when the feeds don't match this plan's signature.
+        With `ns` (an int64_t[] per instruction), the time of each is added to it."""
         pool = self.pool
         ws = pool.pop() if pool else Workspace(self)
         try:
             if not ws.bind(feed_dict, self.feed_specs):
                 return None
-            if self.simple:  # the common case: one C call, outputs copied out of the arena
-                lib.fa_run(self.prog, 0, len(self.instrs), ws.slots)
+            if self.simple and ns is None:  # the common case: one C call, outputs copied out
+                self.execute(0, len(self.instrs), ws.slots, options)
                 return [view.copy() for view in ws.out_views]
-            return self.run_general(ws)
+            return self.run_general(ws, options, ns)
         finally:
             pool.append(ws)
 
-    def run_general(self, ws):
+    def execute(self, start, end, slots, options, ns=None):
+        """Instructions [start, end) in one C call; a long run in the main thread stops
+        for Ctrl-C (KeyboardInterrupt) at the next instruction or chunk."""
+        if ns is not None:  # profiling: a private fa_opts
+            opts = ffi.new("fa_opts *", {"threads": options.threads, "ns": ns})
+            lib.fa_run(self.prog, start, end, slots, opts)
+        elif self.long and catches_ctrl_c() and lib.fa_sigint_begin() == 0:
+            try:
+                lib.fa_run(self.prog, start, end, slots, options.catching)
+            finally:
+                caught = lib.fa_sigint_end()
+            if caught:
+                raise KeyboardInterrupt
+        else:
+            lib.fa_run(self.prog, start, end, slots, options.plain)
+
+    def run_general(self, ws, options, ns):
         """A run with Python steps, large outputs written to fresh arrays or an output
         asked for twice."""
         slots = ws.slots
@@ -189,10 +246,11 @@ class Plan:
         for value, arr in zip(self.fresh, fresh):
             slots[value.storage.index] = ffi.from_buffer(arr)
         try:
-            if self.segments is None:
-                lib.fa_run(self.prog, 0, len(self.instrs), slots)
-            else:
-                self.run_segments(slots)
+            for start, end, step in self.segments or [(0, len(self.instrs), None)]:
+                if end > start:
+                    self.execute(start, end, slots, options, ns)
+                if step is not None:
+                    run_python_step(step, slots)
         finally:  # the caller owns those arrays now: leave no pointer into them behind
             for value in self.fresh:
                 slots[value.storage.index] = ffi.NULL
@@ -203,12 +261,15 @@ class Plan:
                        else out[k].copy())
         return out
 
-    def run_segments(self, slots):
-        for start, end, step in self.segments:
-            if end > start:
-                lib.fa_run(self.prog, start, end, slots)
-            if step is not None:
-                run_python_step(step, slots)
+
+def work(ins):
+    """Elements an instruction processes (matmul: m*n*k / 8), to tell long runs."""
+    f = ins.fields
+    if "shape" in f:
+        return math.prod(f["shape"])
+    if "k" in f:
+        return f["m"] * f["n"] * f["k"] // 8
+    return f.get("n", 0) * f.get("m", 1)
 
 
 # Python types whose values a 0-d feed slot of each dtype takes as they are

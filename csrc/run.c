@@ -1,0 +1,348 @@
+/* fastad's VM, part 2: running a validated program (vm.c validated it).
+ *
+ * The dispatch loop runs instructions in order; elementwise groups run block by block.
+ * An instruction or group over many elements is cut into chunks (a fixed partition:
+ * the same for every thread count) that the thread pool may run in parallel, and between
+ * which a run can stop (Ctrl-C).  Reductions are cut only where their order of additions
+ * stays the same: along kept axes, or along the subtrees of the pairwise sum, so results
+ * are bit-identical for every thread count.
+ *
+ * Build: csrc/build_kernel.py (cffi).  Flags: -O3 -ffp-contract=off, never -ffast-math,
+ * so that + - * / round exactly as numpy's do.  Math functions go through loops.h. */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>  /* scipy-openblas32: every symbol carries the scipy_ prefix */
+
+#include "kinds.h"
+#include "loops.h"
+#include "pool.h"
+
+void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
+
+/* ---- kernels ---- */
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(FA_NO_CLONES)
+#define FA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FA_CLONES
+#endif
+
+/* Runs BODY once per innermost row of the loop over ins->shape; in BODY, ia, ib and io
+ * are the element offsets of the row in a, b and out, and len is the row length. */
+#define FOR_EACH_ROW(ins, BODY)                                                      \
+    do {                                                                           \
+        const int nd_ = (ins)->ndim;                                                 \
+        int64_t idx_[FA_MAXDIM] = {0}, ia = 0, ib = 0, io = 0;                     \
+        const int64_t len = nd_ ? (ins)->shape[nd_ - 1] : 1;                         \
+        int empty_ = 0;                                                            \
+        for (int d_ = 0; d_ < nd_; d_++)                                           \
+            empty_ |= (ins)->shape[d_] == 0;                                         \
+        while (!empty_) {                                                          \
+            BODY;                                                                  \
+            int d_ = nd_ - 2;                                                      \
+            for (; d_ >= 0; d_--) {                                                \
+                ia += (ins)->sa[d_], ib += (ins)->sb[d_], io += (ins)->so[d_];           \
+                if (++idx_[d_] < (ins)->shape[d_])                                   \
+                    break;                                                         \
+                ia -= (ins)->sa[d_] * (ins)->shape[d_];                                \
+                ib -= (ins)->sb[d_] * (ins)->shape[d_];                                \
+                io -= (ins)->so[d_] * (ins)->shape[d_];                                \
+                idx_[d_] = 0;                                                      \
+            }                                                                      \
+            if (d_ < 0)                                                            \
+                break;                                                             \
+        }                                                                          \
+    } while (0)
+
+#define T double
+#define OTHER float
+#define SFX(name) name##_f64
+#define MATH(fn) fn
+#define DTYPE FA_F64
+#define GEMM scipy_cblas_dgemm
+#define GEMV scipy_cblas_dgemv
+#include "kernels.h"
+#undef T
+#undef OTHER
+#undef SFX
+#undef MATH
+#undef DTYPE
+#undef GEMM
+#undef GEMV
+
+#define T float
+#define OTHER double
+#define SFX(name) name##_f32
+#define MATH(fn) fn##f
+#define DTYPE FA_F32
+#define GEMM scipy_cblas_sgemm
+#define GEMV scipy_cblas_sgemv
+#include "kernels.h"
+
+/* ---- Ctrl-C ---- */
+
+/* Set by our SIGINT handler, installed around long runs (fa_sigint_begin/end). */
+static volatile sig_atomic_t sigint_seen;
+static struct sigaction saved_sigint;
+
+static void on_sigint(int sig) { sigint_seen = 1; }
+
+int fa_sigint_begin(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigint_seen = 0;
+    return sigaction(SIGINT, &sa, &saved_sigint);
+}
+
+int fa_sigint_end(void)
+{
+    sigaction(SIGINT, &saved_sigint, NULL);
+    return sigint_seen;
+}
+
+static int stopped(const fa_opts *opts) { return opts->interruptible && sigint_seen; }
+
+/* ---- one instruction, in chunks ---- */
+
+static int64_t item_size(int32_t dtype) { return dtype == FA_F64 ? 8 : 4; }
+
+static void execute(const fa_instr *ins, const char *a, const char *b, char *o)
+{
+    if (ins->dtype == FA_F64)
+        execute_f64(ins, a, b, o);
+    else
+        execute_f32(ins, a, b, o);
+}
+
+enum { CUT_N, CUT_ROWS, CUT_AXIS, CUT_GROUP, CUT_TREE };
+
+typedef struct {
+    const fa_instr *ins;
+    char *const *slots;
+    const fa_opts *opts;
+    int how;            /* CUT_* */
+    int axis;           /* CUT_AXIS: the loop axis cut */
+    int64_t per, total; /* indices of the cut dimension per chunk, and in all */
+    int64_t *leaves;    /* CUT_TREE: (offset, length) pairs */
+    void *sums;         /* CUT_TREE: one partial sum per leaf */
+} cut_job;
+
+/* Elements per chunk; an instruction is cut when it has at least two chunks' worth. */
+#define FA_CHUNK (1 << 14)
+
+static void run_chunk(void *ctx, int64_t c)
+{
+    const cut_job *job = ctx;
+    if (stopped(job->opts))
+        return;
+    const fa_instr *ins = job->ins;
+    char *const *slots = job->slots;
+    const int64_t lo = c * job->per;
+    const int64_t len = job->total - lo < job->per ? job->total - lo : job->per;
+    const int64_t item = item_size(ins->dtype);
+    const char *a = ins->a >= 0 ? slots[ins->a] : NULL;
+    const char *b = ins->b >= 0 ? slots[ins->b] : NULL;
+    char *o = slots[ins->out];
+    fa_instr sub = *ins;
+    switch (job->how) {
+    case CUT_GROUP:
+        if (ins->dtype == FA_F64)
+            run_group_f64(ins, slots, lo, lo + len);
+        else
+            run_group_f32(ins, slots, lo, lo + len);
+        return;
+    case CUT_TREE: {
+        const int64_t off = job->leaves[2 * c], n = job->leaves[2 * c + 1];
+        if (ins->dtype == FA_F64)
+            ((double *)job->sums)[c] = pairwise_f64((const double *)a + off, n);
+        else
+            ((float *)job->sums)[c] = pairwise_f32((const float *)a + off, n);
+        return;
+    }
+    case CUT_N:  /* UNARY, CONST, FILL: n contiguous elements */
+        sub.n = len;
+        execute(&sub, a ? a + lo * item : NULL, NULL, o + lo * item);
+        return;
+    case CUT_ROWS: {  /* softmax family: m rows of n; LOG_SOFTMAX gets a scratch row */
+        sub.m = len;
+        void *scratch = NULL;
+        if (ins->op == FA_LOG_SOFTMAX && !(scratch = malloc((size_t)(ins->n * item))))
+            abort();  /* out of memory for one row: nothing sane to do */
+        execute(&sub, a + lo * ins->n * item, scratch, o + lo * ins->n * item);
+        free(scratch);
+        return;
+    }
+    default: {  /* CUT_AXIS: a strided loop cut along one axis */
+        const int d = job->axis;
+        const int64_t in_item = ins->op == FA_CAST_F32_F64 ? 4 : ins->op == FA_CAST_F64_F32 ? 8 : item;
+        sub.shape[d] = len;
+        if (kind_of[ins->op] == K_SUM)
+            sub.n = 0;  /* the outputs were zeroed once, before the chunks */
+        execute(&sub, a + lo * ins->sa[d] * in_item, b ? b + lo * ins->sb[d] * item : NULL,
+                o + lo * ins->so[d] * item);
+    }
+    }
+}
+
+/* How to cut `ins` into chunks (job->how, per, total); 0 when it is run whole. */
+static int plan_cut(const fa_instr *ins, cut_job *job)
+{
+    const int kind = kind_of[ins->op];
+    if (ins->group > 1) {
+        job->how = CUT_GROUP;
+        job->total = group_elements(ins);
+        job->per = FA_CHUNK;
+        return job->total >= 2 * FA_CHUNK;
+    }
+    switch (kind) {
+    case K_UNARY: case K_CONST: case K_FILL:
+        job->how = CUT_N;
+        job->total = ins->n;
+        job->per = FA_CHUNK;
+        return ins->n >= 2 * FA_CHUNK;
+    case K_ROWS:
+        job->how = CUT_ROWS;
+        job->total = ins->m;
+        job->per = ins->n >= FA_CHUNK ? 1 : FA_CHUNK / ins->n;
+        return ins->m >= 2 && ins->m * ins->n >= 2 * FA_CHUNK;
+    case K_BINARY: case K_COPY: case K_SUM: {
+        int64_t size = 1;
+        for (int d = 0; d < ins->ndim; d++)
+            size *= ins->shape[d];
+        if (size < 2 * FA_CHUNK)
+            return 0;
+        /* cut the outermost axis worth cutting; a SUM only along an axis it keeps */
+        for (int d = 0; d < ins->ndim; d++) {
+            if (ins->shape[d] < 2 || (kind == K_SUM && ins->so[d] == 0))
+                continue;
+            const int64_t inner = size / ins->shape[d];
+            job->how = CUT_AXIS;
+            job->axis = d;
+            job->total = ins->shape[d];
+            job->per = inner >= FA_CHUNK ? 1 : FA_CHUNK / inner;
+            return 1;
+        }
+        /* a SUM of everything (the loop collapses to one contiguous axis): cut along the
+         * subtrees of the pairwise sum */
+        if (kind == K_SUM && ins->ndim == 1 && ins->sa[0] == 1) {
+            job->how = CUT_TREE;
+            job->total = ins->shape[0];
+            return 1;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* The leaves of the pairwise sum's recursion over n elements at offset `off` when it is
+ * cut at subtrees of at most `leaf` (> 128) elements, in order: leaves[2k], leaves[2k+1]
+ * are a leaf's offset and length.  Returns the count so far (writes at most `cap`). */
+static int64_t pairwise_leaves(int64_t off, int64_t n, int64_t leaf, int64_t *leaves,
+                               int64_t count, int64_t cap)
+{
+    if (n <= leaf) {
+        if (count < cap) {
+            leaves[2 * count] = off;
+            leaves[2 * count + 1] = n;
+        }
+        return count + 1;
+    }
+    int64_t half = n / 2;
+    half -= half % 8;
+    count = pairwise_leaves(off, half, leaf, leaves, count, cap);
+    return pairwise_leaves(off + half, n - half, leaf, leaves, count, cap);
+}
+
+static void run_tree(cut_job *job, int threads)
+{
+    const fa_instr *ins = job->ins;
+    const int64_t n = job->total, leaf = FA_CHUNK * 2;
+    const int64_t count = pairwise_leaves(0, n, leaf, NULL, 0, 0);  /* count only */
+    job->leaves = malloc((size_t)count * 2 * sizeof(int64_t));
+    job->sums = malloc((size_t)count * sizeof(double));
+    if (!job->leaves || !job->sums)
+        abort();
+    pairwise_leaves(0, n, leaf, job->leaves, 0, count);
+    fa_parallel(threads, run_chunk, job, count);
+    if (!stopped(job->opts)) {
+        int64_t next = 0;
+        char *o = job->slots[ins->out];
+        if (ins->dtype == FA_F64)
+            *(double *)o = pairwise_combine_f64(n, leaf, job->sums, &next);
+        else
+            *(float *)o = pairwise_combine_f32(n, leaf, job->sums, &next);
+    }
+    free(job->leaves);
+    free(job->sums);
+}
+
+/* Runs one instruction (or the group it starts). */
+static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts)
+{
+    cut_job job = {.ins = ins, .slots = slots, .opts = opts};
+    const int threads = opts->threads;
+    if (!plan_cut(ins, &job)) {
+        if (ins->group > 1) {
+            if (ins->dtype == FA_F64)
+                run_group_f64(ins, slots, 0, group_elements(ins));
+            else
+                run_group_f32(ins, slots, 0, group_elements(ins));
+            return;
+        }
+        execute(ins, ins->a >= 0 ? slots[ins->a] : NULL, ins->b >= 0 ? slots[ins->b] : NULL,
+                slots[ins->out]);
+        return;
+    }
+    if (kind_of[ins->op] == K_SUM && ins->group <= 1)
+        memset(slots[ins->out], 0, (size_t)(ins->n * item_size(ins->dtype)));
+    if (job.how == CUT_TREE) {
+        run_tree(&job, threads);
+        return;
+    }
+    fa_parallel(threads, run_chunk, &job, (job.total + job.per - 1) / job.per);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static const fa_opts default_opts = {.threads = 1};
+
+int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
+           const fa_opts *opts)
+{
+    if (!opts)
+        opts = &default_opts;
+    for (int64_t i = start; i < end; i++) {
+        if (stopped(opts))
+            return 1;
+        const fa_instr *ins = &prog[i];
+        /* a group that starts here but ends past `end` runs one instruction at a time */
+        fa_instr single;
+        if (ins->group > 1 && ins->group > end - i) {
+            single = *ins;
+            single.group = 0;
+            ins = &single;
+        }
+        const int64_t t0 = opts->ns ? now_ns() : 0;
+        run_one(ins, slots, opts);
+        if (opts->ns)
+            opts->ns[i] += now_ns() - t0;
+        if (ins->group > 1)
+            i += ins->group - 1;
+    }
+    return stopped(opts);
+}
