@@ -195,13 +195,15 @@ static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
          1, a, lda, b, ldb, 0, o, (blasint)n);
 }
 
-/* softmax / log_softmax of each of the m rows of n elements; LOG_SOFTMAX uses b
- * (n elements) as scratch.  Same formulas, loops and summation order as
- * fastad.ops.softmax / log_softmax, so the same bits. */
-static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *o)
+/* softmax / log_softmax of each of the m rows of n elements, in passes over all rows:
+ * x - (row max), one exp loop call, then per row the pairwise sum and a division
+ * (softmax), or the log of the row sums in one loop call and a subtraction
+ * (log_softmax, which puts exp into b: m*n elements, and the sums at its start).  The
+ * formulas, loops and summation order of fastad.ops.softmax / log_softmax: their bits. */
+FA_CLONES static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *o)
 {
-    const int64_t n = ins->n;
-    for (int64_t r = 0; r < ins->m; r++) {
+    const int64_t n = ins->n, m = ins->m;
+    for (int64_t r = 0; r < m; r++) {
         const T *x = a + r * n;
         T *y = o + r * n;
         T top = x[0];
@@ -210,19 +212,26 @@ static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *o)
                 top = x[j];
         for (int64_t j = 0; j < n; j++)
             y[j] = x[j] - top;
-        if (ins->op == FA_SOFTMAX) {
-            fa_call_unary(LOOP(EXP), y, y, n, sizeof(T));
+    }
+    if (ins->op == FA_SOFTMAX) {
+        fa_call_unary(LOOP(EXP), o, o, m * n, sizeof(T));
+        for (int64_t r = 0; r < m; r++) {
+            T *y = o + r * n;
             const T total = SFX(pairwise)(y, n);
             for (int64_t j = 0; j < n; j++)
                 y[j] = y[j] / total;
-        } else {
-            fa_call_unary(LOOP(EXP), y, scratch, n, sizeof(T));
-            T log_total;
-            const T total = SFX(pairwise)(scratch, n);
-            fa_call_unary(LOOP(LOG), &total, &log_total, 1, sizeof(T));
-            for (int64_t j = 0; j < n; j++)
-                y[j] = y[j] - log_total;
         }
+        return;
+    }
+    fa_call_unary(LOOP(EXP), o, scratch, m * n, sizeof(T));
+    for (int64_t r = 0; r < m; r++)  /* row r's sum goes where rows <= r were */
+        scratch[r] = SFX(pairwise)(scratch + r * n, n);
+    fa_call_unary(LOOP(LOG), scratch, scratch, m, sizeof(T));
+    for (int64_t r = 0; r < m; r++) {
+        T *y = o + r * n;
+        const T log_total = scratch[r];
+        for (int64_t j = 0; j < n; j++)
+            y[j] = y[j] - log_total;
     }
 }
 

@@ -171,15 +171,11 @@ static void run_chunk(void *ctx, int64_t c)
         sub.n = len;
         execute(&sub, a ? a + lo * item : NULL, NULL, o + lo * item);
         return;
-    case CUT_ROWS: {  /* softmax family: m rows of n; LOG_SOFTMAX gets a scratch row */
+    case CUT_ROWS:  /* softmax family: m rows of n; LOG_SOFTMAX's scratch has m rows too */
         sub.m = len;
-        void *scratch = NULL;
-        if (ins->op == FA_LOG_SOFTMAX && !(scratch = malloc((size_t)(ins->n * item))))
-            abort();  /* out of memory for one row: nothing sane to do */
-        execute(&sub, a + lo * ins->n * item, scratch, o + lo * ins->n * item);
-        free(scratch);
+        execute(&sub, a + lo * ins->n * item, b ? b + lo * ins->n * item : NULL,
+                o + lo * ins->n * item);
         return;
-    }
     default: {  /* CUT_AXIS: a strided loop cut along one axis */
         const int d = job->axis;
         const int64_t in_item = ins->op == FA_CAST_F32_F64 ? 4 : ins->op == FA_CAST_F64_F32 ? 8 : item;

@@ -148,8 +148,7 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         if (ins->n < 1)
             return E_SIZE;
         uses_b = ins->op == FA_LOG_SOFTMAX;
-        a_bytes = out_bytes = dense_bytes(ins->m, ins->n, item);
-        b_bytes = dense_bytes(1, ins->n, item);
+        a_bytes = out_bytes = b_bytes = dense_bytes(ins->m, ins->n, item);
         break;
     }
     if ((!uses_a && ins->a != -1) || (!uses_b && ins->b != -1))

@@ -35,6 +35,18 @@ class Executor:
         """The values of `eval_node_list`, as a list of new numpy arrays."""
         return self._vm.run(feed_dict)
 
+    def profile(self, feed_dict, runs=100, show=True):
+        """Where a native run's time goes: `runs` runs for these feeds, timed per
+        instruction in C and grouped by op (calls, µs per run, share of the run, bytes
+        of the buffers touched, GFLOP/s of matmuls).  Prints the table unless `show` is
+        False, and returns it as a `fastad.profile.Profile`."""
+        if self.backend != "native":
+            raise ValueError("only the native backend runs a program to profile")
+        result = self._vm.profile(feed_dict, runs)
+        if show:
+            print(result)
+        return result
+
     def disassemble(self, feed_dict):
         """The native program this executor runs for feeds like these, as text."""
         if self.backend != "native":

@@ -306,11 +306,11 @@ class Lowering:
 
     def rows(self, node, ins):
         """ROWS opcodes (softmax, log-softmax) over the last axis; LOG_SOFTMAX takes a
-        scratch row."""
+        scratch buffer of the input's size."""
         shape, dtype = self.specs[node]
         x = self.cast(node, ins[0], dtype)
         n = x.shape[-1]
-        scratch = (Value((n,), dtype, self.storage((n,), dtype))
+        scratch = (Value(x.shape, dtype, self.storage(x.shape, dtype))
                    if node.op.native == "LOG_SOFTMAX" else None)
         out = self.new_value(node)
         self.emit(node, node.op.native, dtype, out, x, scratch, m=ops.rows(x.shape), n=n)
@@ -320,7 +320,7 @@ class Lowering:
         shape, dtype = self.specs[node]
         x, labels = (self.cast(node, v, dtype) for v in ins)
         n = x.shape[-1]
-        scratch = Value((n,), dtype, self.storage((n,), dtype))
+        scratch = Value(x.shape, dtype, self.storage(x.shape, dtype))
         ls = Value(x.shape, dtype, self.storage(x.shape, dtype))
         self.emit(node, "LOG_SOFTMAX", dtype, ls, x, scratch, m=ops.rows(x.shape), n=n)
         flat = [math.prod(x.shape)]

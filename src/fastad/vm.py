@@ -14,12 +14,14 @@ import math
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 import scipy_openblas32
 
 from .lowering import Instr, Lowering
 from .memplan import ALIGN
+from .profile import profile
 from .schedule import as_feed
 
 # Our OpenBLAS must be loaded before the kernel that links it (editable installs have
@@ -104,13 +106,28 @@ class NativeVM:
         return extra == 0 or (extra > 0 and not any(
             node in self.graph and node not in plan.fed for node in feed_dict))
 
+    def profile(self, feed_dict, runs):
+        """The Profile of `runs` runs for these feeds (fastad.profile)."""
+        self.run(feed_dict)  # builds the plan; self.last is it
+        plan = self.last
+
+        def run(ns, step_ns):
+            if plan.run(feed_dict, self.options, ns, step_ns) is None:
+                plan.run(self.converted(plan.fed, feed_dict), self.options, ns, step_ns)
+
+        return profile(plan, run, runs, ffi.new("int64_t[]", max(1, len(plan.instrs))))
+
+    def converted(self, fed, feed_dict):
+        vals = {}
+        for node in fed:
+            v = as_feed(node, feed_dict[node])
+            vals[node] = v if v.flags.c_contiguous and v.flags.aligned else v.copy()
+        return vals
+
     def run_slow(self, feed_dict):
         """Converts the feeds, finds or builds the plan for their signature, runs it."""
         sched = self.schedules.get(feed_dict)
-        vals = {}
-        for node in sched.feeds:
-            v = as_feed(node, feed_dict[node])
-            vals[node] = v if v.flags.c_contiguous and v.flags.aligned else v.copy()
+        vals = self.converted(sched.feeds, feed_dict)
         signature = tuple((v.shape, v.dtype) for v in vals.values())
         plan = self.plans.get((sched, signature))
         if plan is None:
@@ -207,9 +224,10 @@ class Plan:
         segments.append((start, count, None))
         return segments
 
-    def run(self, feed_dict, options, ns=None):
+    def run(self, feed_dict, options, ns=None, step_ns=None):
         """The outputs, or None when the feeds don't match this plan's signature.
-        With `ns` (an int64_t[] per instruction), the time of each is added to it."""
+        Profiling: each instruction's ns are added to `ns` (an int64_t[]), each Python
+        step's to the dict `step_ns`."""
         pool = self.pool
         ws = pool.pop() if pool else Workspace(self)
         try:
@@ -218,7 +236,7 @@ class Plan:
             if self.simple and ns is None:  # the common case: one C call, outputs copied out
                 self.execute(0, len(self.instrs), ws.slots, options)
                 return [view.copy() for view in ws.out_views]
-            return self.run_general(ws, options, ns)
+            return self.run_general(ws, options, ns, step_ns)
         finally:
             pool.append(ws)
 
@@ -238,7 +256,7 @@ class Plan:
         else:
             lib.fa_run(self.prog, start, end, slots, options.plain)
 
-    def run_general(self, ws, options, ns):
+    def run_general(self, ws, options, ns=None, step_ns=None):
         """A run with Python steps, large outputs written to fresh arrays or an output
         asked for twice."""
         slots = ws.slots
@@ -250,7 +268,10 @@ class Plan:
                 if end > start:
                     self.execute(start, end, slots, options, ns)
                 if step is not None:
+                    t0 = time.perf_counter_ns()
                     run_python_step(step, slots)
+                    if step_ns is not None:
+                        step_ns[step] = step_ns.get(step, 0) + time.perf_counter_ns() - t0
         finally:  # the caller owns those arrays now: leave no pointer into them behind
             for value in self.fresh:
                 slots[value.storage.index] = ffi.NULL
