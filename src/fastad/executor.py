@@ -14,10 +14,11 @@ class Executor:
     "python" is the reference VM.  An Executor may be shared by several threads.
     `threads` (native only): how many threads a run may use, the caller's included;
     None follows `fastad.set_threads` (default 1).  Results are the same bits for every
-    thread count.
+    thread count.  `simplify` (native only): simplify the graph before lowering it
+    (fastad.simplify; the results stay the same bits).
     """
 
-    def __init__(self, eval_node_list, backend="native", threads=None):
+    def __init__(self, eval_node_list, backend="native", threads=None, simplify=True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         self.eval_node_list = list(eval_node_list)
@@ -25,7 +26,7 @@ class Executor:
         self.topo_order = find_topo_sort(self.eval_node_list)
         self.schedules = Schedules(self.eval_node_list, self.topo_order)
         if backend == "native":
-            self._vm = NativeVM(self.schedules, threads)
+            self._vm = NativeVM(self.schedules, threads, simplify)
         elif threads not in (None, 1):
             raise ValueError("threads: only the native backend runs on several threads")
         else:

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import ops
 from .memplan import Storage, plan_memory
+from .simplify import Simplified, simplify
 
 DTYPE_CODE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 LARGE_OUTPUT = 1 << 16  # bytes; larger outputs are written straight into a fresh array
@@ -81,7 +82,8 @@ def collapse(shape, *strides):
 class Lowering:
     """Builds the program for one schedule and one feed signature."""
 
-    def __init__(self, schedule, specs, eval_nodes, opcodes, kinds, maxdim, block):
+    def __init__(self, schedule, specs, eval_nodes, opcodes, kinds, maxdim, block,
+                 evaluate=None):
         self.opcodes, self.maxdim, self.block = opcodes, maxdim, block
         self.kind_of = {opcodes[name]: kind for name, kind in kinds.items()}
         self.kind_of_name = kinds
@@ -91,8 +93,14 @@ class Lowering:
             shape, dtype = specs[node]
             kind = "scalar" if shape == () else "feed"
             self.values[node] = Value(shape, dtype, self.storage(shape, dtype, kind))
-        for node in schedule.steps:
-            self.lower(node)
+        # evaluate: how simplification computes constant nodes; None: don't simplify
+        self.simple = (simplify(schedule.steps, specs, eval_nodes, evaluate) if evaluate
+                       else Simplified(schedule.steps, {}, {}))
+        for node in self.simple.steps:
+            if node in self.simple.const:
+                self.constant(node, self.simple.const[node])
+            else:
+                self.lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
         self.arena_bytes = plan_memory(self.storages, self.steps, self.form_groups())
 
@@ -116,7 +124,7 @@ class Lowering:
         """Every distinct output gets a storage of its own that no one reuses: never a
         feed, never shared with another output.  Returns the output values in order."""
         claimed, outputs = {}, []
-        for node in eval_nodes:
+        for node in map(self.simple.resolve, eval_nodes):
             if node in claimed:
                 outputs.append(claimed[node])
                 continue
@@ -202,7 +210,7 @@ class Lowering:
     def lower(self, node):
         native = node.op.native
         rule = KIND_RULES.get(self.kind_of_name.get(native)) or RULES.get(native)
-        ins = [self.values[i] for i in node.inputs]
+        ins = [self.values[self.simple.resolve(i)] for i in node.inputs]
         if rule is None or rule(self, node, ins) is False:
             self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
@@ -231,6 +239,11 @@ class Lowering:
         out = self.new_value(node)
         self.emit(node, node.op.native, dtype, out, a, b,
                   inplace=[v for v in (a, b) if v.shape == shape], **fields)
+
+    def constant(self, node, value):
+        """A folded node (fastad.simplify): a FILL with its uniform value."""
+        out = self.new_value(node)
+        self.emit(node, "FILL", out.dtype, out, n=math.prod(out.shape), c=value)
 
     def fill(self, node, ins):
         out = self.new_value(node)
@@ -354,4 +367,4 @@ RULES = {
 }
 # opcodes the rules emit themselves (besides those op rows name)
 RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "DIV_BYCONST", "MATMUL",
-                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST"}
+                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL"}

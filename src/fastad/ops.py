@@ -89,11 +89,13 @@ def tangent_terms(rules, inputs, node, tangents):
 
 class BinaryOp(Op):
     """`a <symbol> b` with numpy broadcasting; `vjp(a, b, y, g)` gives the partials,
-    `jvp` is one `(a, b, y, t) -> term` per input."""
+    `jvp` is one `(a, b, y, t) -> term` per input.  `neutral` = (l, r): `l <symbol> b`
+    is b and `a <symbol> r` is a, bit for bit (None: no such value)."""
 
-    def __init__(self, name, symbol, fn, vjp, jvp, native=None, commutative=False):
+    def __init__(self, name, symbol, fn, vjp, jvp, native=None, commutative=False,
+                 neutral=(None, None)):
         self.name, self.symbol, self.fn, self.vjp, self.jvp_terms = name, symbol, fn, vjp, jvp
-        self.native, self.commutative = native, commutative
+        self.native, self.commutative, self.neutral = native, commutative, neutral
 
     def __call__(self, a, b):
         return Node(self, [a, b], f"({a}{self.symbol}{b})")
@@ -115,10 +117,12 @@ class BinaryOp(Op):
 
 class ConstOp(Op):
     """`x` with a scalar constant `c` (`node.const_attr`), elementwise.  `chain(x, c, y, g)`
-    is g times the derivative: the gradient rule and, with g a tangent, the tangent rule."""
+    is g times the derivative: the gradient rule and, with g a tangent, the tangent rule.
+    With c == `neutral` the result is x, bit for bit."""
 
-    def __init__(self, name, label, fn, chain, native=None):
+    def __init__(self, name, label, fn, chain, native=None, neutral=None):
         self.name, self.label, self.fn, self.chain, self.native = name, label, fn, chain, native
+        self.neutral = neutral
 
     def __call__(self, x, c):
         return Node(self, [x], self.label.format(x=x, c=f"{c:g}"), const_attr=float(c))
@@ -138,10 +142,11 @@ class ConstOp(Op):
 
 class UnaryOp(Op):
     """`fn(x)` elementwise.  `chain(x, y, g)` is g times fn'(x): the gradient rule and,
-    with g a tangent, the tangent rule."""
+    with g a tangent, the tangent rule.  An `involution` is its own inverse, exactly."""
 
-    def __init__(self, name, fn, chain, native=None):
+    def __init__(self, name, fn, chain, native=None, involution=False):
         self.name, self.fn, self.chain, self.native = name, fn, chain, native
+        self.involution = involution
 
     def __call__(self, x):
         return Node(self, [x], f"{self.name.capitalize()}({x})")
@@ -160,14 +165,17 @@ class UnaryOp(Op):
 
 
 add_op = BinaryOp("add", "+", np.add, vjp=lambda a, b, y, g: (g, g),
-                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t), native="ADD", commutative=True)
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t), native="ADD", commutative=True,
+                  neutral=(-0.0, -0.0))
 sub_op = BinaryOp("sub", "-", np.subtract, vjp=lambda a, b, y, g: (g, -g),
-                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t), native="SUB")
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t), native="SUB",
+                  neutral=(None, 0.0))
 mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a),
                   jvp=(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t), native="MUL",
-                  commutative=True)
+                  commutative=True, neutral=(1.0, 1.0))
 div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
-                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)), native="DIV")
+                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)), native="DIV",
+                  neutral=(None, 1.0))
 
 
 def power(x, c):
@@ -176,21 +184,21 @@ def power(x, c):
 
 
 add_byconst_op = ConstOp("add_byconst", "({x}+{c})", lambda x, c: x + c, lambda x, c, y, g: g,
-                         native="ADD_BYCONST")
+                         native="ADD_BYCONST", neutral=-0.0)
 sub_byconst_op = ConstOp("sub_byconst", "({x}-{c})", lambda x, c: x - c, lambda x, c, y, g: g,
-                         native="SUB_BYCONST")
+                         native="SUB_BYCONST", neutral=0.0)
 rsub_byconst_op = ConstOp("rsub_byconst", "({c}-{x})", lambda x, c: c - x, lambda x, c, y, g: -g,
                           native="RSUB_BYCONST")
 mul_byconst_op = ConstOp("mul_byconst", "({x}*{c})", lambda x, c: x * c,
-                         lambda x, c, y, g: g * c, native="MUL_BYCONST")
+                         lambda x, c, y, g: g * c, native="MUL_BYCONST", neutral=1.0)
 div_byconst_op = ConstOp("div_byconst", "({x}/{c})", lambda x, c: x / c,
-                         lambda x, c, y, g: g / c, native="DIV_BYCONST")
+                         lambda x, c, y, g: g / c, native="DIV_BYCONST", neutral=1.0)
 rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
                           lambda x, c, y, g: -(g * y / x), native="RDIV_BYCONST")
 pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", power,
                          lambda x, c, y, g: g * (x ** (c - 1) * c), native="pow_byconst")
 
-neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g, native="NEG")
+neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g, native="NEG", involution=True)
 exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y, native="EXP")
 ln_op = UnaryOp("ln", np.log, lambda x, y, g: g / x, native="LN")
 log_op = ln_op
@@ -268,6 +276,11 @@ class ShapedOp(Op):
     def jvp(self, node, tangents):
         t = tangents[0]
         return None if t is None else self.like(node, t)
+
+    def keeps(self, node, shapes):
+        """Whether the output is the first input unchanged, for inputs of these shapes:
+        when the shape stays (a broadcast, sum or reshape to the same shape)."""
+        return True
 
     def like(self, node, x):
         """This op of `x` in the place of node's first input, with node's attributes."""
@@ -565,6 +578,9 @@ softmax_cross_entropy_op = LastAxisOp(
 class PerRowOp(ShapedOp):
     """`g / rows(Z)`, rows = the product of all but Z's last axis."""
     name = "per_row"
+
+    def keeps(self, node, shapes):
+        return rows(shapes[1]) == 1
 
     def compute(self, node, vals):
         return vals[0] / rows(vals[1].shape)

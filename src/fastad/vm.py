@@ -22,7 +22,7 @@ import scipy_openblas32
 from .lowering import Instr, Lowering
 from .memplan import ALIGN
 from .profile import profile
-from .schedule import as_feed
+from .schedule import Schedule, as_feed
 
 # Our OpenBLAS must be loaded before the kernel that links it (editable installs have
 # no rpath to it).
@@ -84,8 +84,9 @@ def catches_ctrl_c():
 
 
 class NativeVM:
-    def __init__(self, schedules, threads=None):
+    def __init__(self, schedules, threads=None, simplified=True):
         self.schedules = schedules
+        self.simplified = simplified
         self.graph = schedules.nodes
         self.plans = {}   # (schedule, feed signature) -> Plan
         self.last = None  # the plan of the previous run: tried first
@@ -132,7 +133,7 @@ class NativeVM:
         plan = self.plans.get((sched, signature))
         if plan is None:
             specs = sched.infer(signature)
-            plan = Plan(sched, specs, sched.eval_nodes)
+            plan = Plan(sched, specs, sched.eval_nodes, self.simplified)
             self.plans[(sched, signature)] = plan
         self.last = plan
         out = plan.run(vals, self.options)
@@ -144,9 +145,10 @@ class NativeVM:
 class Plan:
     """One lowered, validated program and what a run needs to bind and unpack it."""
 
-    def __init__(self, sched, specs, eval_nodes):
+    def __init__(self, sched, specs, eval_nodes, simplified=True):
         low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
-                       lib.fa_block)
+                       lib.fa_block, evaluate_one if simplified else None)
+        self.rewrites = low.simple  # what simplification did
         self.feed_specs = [  # np.dtype(str): the plain dtype, should the feed's carry metadata
             (node, specs[node][0], np.dtype(specs[node][1].str), low.values[node].storage.index)
             for node in sched.feeds]
@@ -176,6 +178,10 @@ class Plan:
         """The program as text: one line per instruction or Python step."""
         lines = [f"# {len(self.instrs)} instructions, {len(self.slot_bytes)} slots, "
                  f"arena {self.arena_bytes} bytes"]
+        done = [f"{k} {v}" for k, v in self.rewrites.counts.items() if v]
+        if done:
+            lines.append(f"# simplified: {', '.join(done)}")
+            lines += [f"#   {note}" for note in self.rewrites.notes]
         for start, end, step in self.segments or [(0, len(self.instrs), None)]:
             for i in range(start, end):
                 ins = self.instrs[i]
@@ -281,6 +287,15 @@ class Plan:
             out.append(copied[k] if kind == "copy" else fresh[k] if kind == "fresh"
                        else out[k].copy())
         return out
+
+
+def evaluate_one(node, vals):
+    """`node` computed natively for its inputs' values (arrays): how simplification
+    folds constants."""
+    sched = Schedule(list(node.inputs) + [node], [node], set(node.inputs))
+    vals = dict(zip(node.inputs, vals))
+    specs = sched.infer([(vals[i].shape, vals[i].dtype) for i in sched.feeds])
+    return Plan(sched, specs, [node], simplified=False).run(vals, DEFAULT_OPTIONS)[0]
 
 
 def work(ins):

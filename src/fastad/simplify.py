@@ -1,0 +1,156 @@
+"""Graph simplification before lowering, once shapes and dtypes are known.
+
+Every rewrite keeps the exact result the reference executor computes on the graph as
+written (the same bits):
+- common subexpressions: built-in nodes with the same op, the same (simplified) inputs,
+  constant and attributes are computed once;
+- identities from the ops' own facts: `x * 1`, `x / 1`, `x - 0`, `x + (-0.0)` (not
+  `x + 0`, which turns -0.0 into 0.0), `-(-x)`, a broadcast, sum or reshape to the
+  shape it already has;
+- constant folding: a node whose value depends on no fed value (fills such as
+  `oneslike_op`, and built-in ops of constants) is computed once, here, by `evaluate`
+  (the native VM runs it on arrays of the constants); such values are uniform arrays,
+  so each becomes one FILL;
+- dead nodes: nodes no output needs any more are dropped.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ops import BinaryOp, ConstOp, FillLikeOp, ShapedOp, UnaryOp
+
+FOLD_LIMIT = 1 << 22  # elements: bigger constant nodes are computed at run time instead
+
+
+@dataclass
+class Simplified:
+    """`steps`: the nodes to lower, in order; `same[n]`: the node whose value n has;
+    `const[n]`: the uniform value of a constant node; counts of what was done."""
+    steps: list
+    same: dict
+    const: dict
+    counts: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # one line per rewrite, for disassemble
+
+    def resolve(self, node):
+        while node in self.same:
+            node = self.same[node]
+        return node
+
+
+def is_value(x, v):
+    """x is the number v, with v's sign if it is a zero."""
+    return v is not None and x == v and math.copysign(1.0, x) == math.copysign(1.0, v)
+
+
+def uniform_value(arr):
+    """The value every element of `arr` has, or None (an empty array has any value)."""
+    flat = np.asarray(arr).reshape(-1)
+    if flat.size == 0:
+        return 0.0
+    first = flat[0]
+    if np.isnan(first):
+        return float(first) if np.isnan(flat).all() else None
+    same = flat == first
+    if not same.all() or np.any(np.signbit(flat) != np.signbit(first)):
+        return None
+    return float(first)
+
+
+class Simplifier:
+    def __init__(self, steps, specs, eval_nodes, evaluate):
+        self.specs, self.evaluate = specs, evaluate
+        self.same, self.const, self.seen = {}, {}, {}
+        self.counts = {"common subexpressions": 0, "identities": 0, "folded": 0, "dead": 0}
+        self.notes = []
+        for node in steps:
+            self.visit(node)
+        live = self.live(steps, eval_nodes)
+        self.counts["dead"] = sum(1 for n in steps if n not in live and n not in self.same)
+        self.steps = [n for n in steps if n in live]
+
+    def resolve(self, node):
+        while node in self.same:
+            node = self.same[node]
+        return node
+
+    def visit(self, node):
+        op = node.op
+        if not op.builtin:  # a user op may be impure: never merged, folded or skipped
+            return
+        ins = [self.resolve(i) for i in node.inputs]
+        if self.fold(node, ins) or self.identity(node, ins):
+            return
+        key = (op, tuple(ins), node.const_attr, tuple(sorted(node.attrs.items(), key=str)))
+        try:
+            first = self.seen.setdefault(key, node)
+        except TypeError:  # an unhashable attribute: leave the node alone
+            return
+        if first is not node:
+            self.replace(node, first, "common subexpressions", "same as")
+
+    def replace(self, node, by, what, how):
+        self.same[node] = by
+        self.counts[what] += 1
+        self.notes.append(f"{how} {by}: {node}")
+
+    def fold(self, node, ins):
+        op = node.op
+        if isinstance(op, FillLikeOp):
+            self.const[node] = op.value
+            return True
+        lends_shape = isinstance(op, ShapedOp)
+        deciding = ins[:1] if lends_shape else ins
+        if not deciding or not all(i in self.const for i in deciding):
+            return False
+        if any(math.prod(self.specs[n][0]) > FOLD_LIMIT for n in (node, *ins)):
+            return False
+        vals = []
+        for i in ins:
+            shape, dtype = self.specs[i]
+            vals.append(np.full(shape, self.const.get(i, 0.0), dtype))
+        value = uniform_value(self.evaluate(node, vals))
+        if value is None:
+            return False
+        self.const[node] = value
+        self.counts["folded"] += 1
+        self.notes.append(f"folded to {value!r}: {node}")
+        return True
+
+    def identity(self, node, ins):
+        """The input `node` equals bit for bit, by its op's facts, or None."""
+        op, spec = node.op, self.specs[node]
+        candidates = []
+        if isinstance(op, ConstOp) and is_value(node.const_attr, op.neutral):
+            candidates = [ins[0]]
+        elif isinstance(op, UnaryOp) and op.involution and ins[0].op is op:
+            candidates = [self.resolve(ins[0].inputs[0])]
+        elif isinstance(op, BinaryOp):
+            left, right = op.neutral
+            a, b = ins
+            if b in self.const and is_value(self.const[b], right):
+                candidates.append(a)
+            if a in self.const and is_value(self.const[a], left):
+                candidates.append(b)
+        elif isinstance(op, ShapedOp) and op.keeps(node, [self.specs[i][0] for i in ins]):
+            candidates = [ins[0]]
+        for c in candidates:
+            if self.specs[c] == spec:  # the same shape and dtype: no broadcast, no cast
+                self.replace(node, c, "identities", "is")
+                return True
+        return False
+
+    def live(self, steps, eval_nodes):
+        live = {self.resolve(n) for n in eval_nodes}
+        for node in reversed(steps):
+            if node in live and node not in self.const:
+                live.update(self.resolve(i) for i in node.inputs)
+        return live
+
+
+def simplify(steps, specs, eval_nodes, evaluate):
+    """Simplifies `steps` (a schedule's nodes, with `specs` their shapes and dtypes) for
+    computing `eval_nodes`; `evaluate(node, input_arrays)` computes one built-in node."""
+    s = Simplifier(steps, specs, eval_nodes, evaluate)
+    return Simplified(s.steps, s.same, s.const, s.counts, s.notes)
