@@ -18,7 +18,7 @@ from .workloads import FULL, QUICK, WORKLOADS
 
 
 def make_runners(case, peers, threads):
-    runners = {**fastad_runners(case), "numpy": numpy_runner(case)}
+    runners = {**fastad_runners(case, threads), "numpy": numpy_runner(case)}
     for peer in peers:
         runners[peer] = (torch_runner if peer == "torch" else jax_runner)(case, threads)
     return runners
@@ -36,7 +36,7 @@ def parse_args(argv):
     p.add_argument("--workload", action="append", metavar="NAME",
                    help="run only these workloads (repeatable, or a comma list)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="BLAS threads for fastad and numpy (default 1)")
+                   help="threads of fastad's runs and of fastad's and numpy's BLAS (default 1)")
     p.add_argument("--peers", default="", metavar="LIST",
                    help=f"extra columns from installed frameworks: {','.join(PEERS)}")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -69,11 +69,12 @@ def main(argv=None):
     executors = list(EXECUTORS) + peers
 
     machine = machine_info()
-    print(f"fastad.bench: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
-          f"numpy {machine['numpy']}, float64")
-    print(f"BLAS threads: {args.threads} for fastad"
-          + (" and numpy" if pinned["numpy_blas"] == args.threads else "")
-          + "; fastad's elementwise kernels run on one thread")
+    print(f"fastad.bench: {machine['cpu']} ({machine['simd']}), {machine['logical_cpus']} "
+          f"logical CPUs, numpy {machine['numpy']}, float64")
+    print(f"threads: {args.threads} for fastad's runs and its BLAS"
+          + (", and numpy's BLAS" if pinned["numpy_blas"] == args.threads else ""))
+    print("math loops: " + "; ".join(f"{name} {', '.join(sorted(set(d.values())))}"
+                                     for name, d in machine["loops"].items()))
     if thread_note:
         print(f"note: {thread_note}")
     if "jax" in peers:
@@ -128,7 +129,7 @@ def main(argv=None):
             json.dump(report, f, indent=1)
         print(f"\nwrote {args.json}")
     if args.plot:
-        subtitle = (f"{machine['cpu']}, BLAS threads {args.threads}"
+        subtitle = (f"{machine['cpu']} ({machine['simd']}), threads {args.threads}"
                     + (", QUICK mode" if args.quick else ""))
         plot(results, executors, args.plot, subtitle)
         print(f"wrote {args.plot}")

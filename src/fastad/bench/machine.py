@@ -5,7 +5,7 @@ import platform
 import numpy as np
 
 import fastad as ad
-from fastad import vm
+from fastad import loops, vm
 
 
 def cpu_model():
@@ -17,6 +17,19 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def simd_level():
+    """The widest x86 SIMD the CPU has, by numpy's own detection ("AVX-512", "AVX2",
+    ...), or the machine's architecture elsewhere."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:
+        return platform.machine()
+    for name, label in (("AVX512F", "AVX-512"), ("AVX2", "AVX2"), ("SSE42", "SSE4.2")):
+        if features.get(name):
+            return label
+    return platform.machine()
 
 
 def pin_threads(n):
@@ -38,7 +51,8 @@ def pin_threads(n):
 
 
 def machine_info():
-    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(),
+    return {"cpu": cpu_model(), "simd": simd_level(), "loops": loops.describe(vm.ffi, vm.lib),
+            "logical_cpus": os.cpu_count(),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "platform": platform.platform(), "python": platform.python_version(),
             "numpy": np.__version__, "fastad": ad.__version__}

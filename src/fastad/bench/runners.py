@@ -25,15 +25,16 @@ FASTAD_XP = SimpleNamespace(
     softmax_cross_entropy=ad.softmax_cross_entropy_op)
 
 
-def fastad_runners(case):
-    """Runners for the native and the python executor, both of one graph."""
+def fastad_runners(case, threads=1):
+    """Runners for the native executor (on `threads` threads) and the python executor,
+    both of one graph."""
     arrays = [{**case.params, **d} for d in case.data]
     nodes = {name: ad.Variable(name) for name in arrays[0]}
     loss = case.loss(FASTAD_XP, **nodes)
     grads = ad.gradients(loss, [nodes[n] for n in case.params]) if case.grad else []
     feeds = [{nodes[n]: v for n, v in a.items()} for a in arrays]
-    return {backend: Runner(ad.Executor([loss, *grads], backend=backend).run, feeds)
-            for backend in ("native", "python")}
+    return {"native": Runner(ad.Executor([loss, *grads], threads=threads).run, feeds),
+            "python": Runner(ad.Executor([loss, *grads], backend="python").run, feeds)}
 
 
 def numpy_runner(case):
