@@ -163,6 +163,8 @@ FA_CLONES static void SFX(sum)(const fa_instr *ins, const T *a, T *o)
         T *y = o + io;
         if (so == 0 && sa == 1)
             y[0] += SFX(pairwise)(x, len);
+        else if (so == 1 && sa == 1)  /* a row added to a row of sums: vectorises */
+            for (int64_t i = 0; i < len; i++) y[i] += x[i];
         else
             for (int64_t i = 0; i < len; i++) y[i * so] += x[i * sa];
     });

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass
 class Row:
     """One op's share of a run: `calls` instructions per run taking `us` µs per run;
-    `bytes` the sizes of the buffers they read and write per run; `gflops` the
+    `bytes` the memory of the buffers they read and write per run; `gflops` the
     GFLOP/s of matmuls (None for other ops)."""
     op: str
     calls: int
@@ -38,6 +38,14 @@ class Profile:
             calls = f"{r.calls:5d}" if r.calls else " " * 5
             lines.append(f"{r.op:<34.34} {calls} {r.us:9.2f} {r.share:6.1%} {size} {flops}")
         return "\n".join(lines)
+
+
+def touched(storages):
+    """Bytes of memory these buffers cover: buffers the memory plan put in the same
+    place (in-place reuse) count once."""
+    places = {("arena", s.offset) if s.in_arena else ("slot", s.index): s.nbytes
+              for s in storages}
+    return sum(places.values())
 
 
 def group_name(instrs):
@@ -71,14 +79,14 @@ def profile(plan, run, runs, ns):
         ins = plan.instrs[i]
         members = plan.instrs[i:i + max(1, ins.fields.get("group", 0))]
         us = ns[i] / 1e3 / runs
-        nbytes = sum(s.nbytes for s in {s for m in members for s in (*m.reads, m.out)})
+        nbytes = touched(s for m in members for s in (*m.reads, m.out))
         name = group_name(members) if len(members) > 1 else ins.node.op.name
         flops = 2 * ins.fields["m"] * ins.fields["n"] * ins.fields["k"] if "k" in ins.fields else 0
         add(name, len(members), us, nbytes, flops)
         i += len(members)
     for step, t in step_ns.items():
         add(f"{step.node.op.name} (Python step)", 1, t / 1e3 / runs,
-            sum(s.nbytes for s in {*step.reads, step.out}))
+            touched([*step.reads, step.out]))
     measured = sum(r[1] for r in by_op.values())
     rows = [Row(name, calls, us, us / wall_us if wall_us else 0.0, nbytes,
                 flops / (us * 1e3) if flops and us else None)
