@@ -39,6 +39,15 @@ int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
 int fa_sigint_begin(void);
 int fa_sigint_end(void);
 int fa_pool_workers(void);
+enum { FA_STREAM_POINT, FA_STREAM_CELL, FA_STREAM_GATHER };
+typedef struct { int32_t slot; int32_t kind; int32_t by_step; int64_t stride; int64_t bytes;
+                 const char *base; ...; } fa_stream;
+typedef struct { const fa_instr *prog; int64_t n_instr; char **slots; int32_t n_streams;
+                 const fa_stream *streams; const int64_t *order; int64_t batch;
+                 int32_t loss_slot; int32_t loss_f64; int32_t interruptible;
+                 fa_opts run_opts; ...; } fa_train_job;
+int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, int64_t global_first,
+                 double *history);
 void fa_set_blas_threads(int n);
 extern const char *const fa_loop_names[];
 extern const int fa_num_loops;
@@ -47,8 +56,8 @@ int fa_use_own_loop(int loop, int dtype);
 int fa_loop_origin(int loop, int dtype);
 """
 
-HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "vmath.h"]
-SOURCES = ["vm.c", "run.c", "loops.c", "pool.c"]
+HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "train.h", "vmath.h"]
+SOURCES = ["vm.c", "run.c", "loops.c", "pool.c", "train.c"]
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g"] if os.environ.get("FASTAD_SANITIZE") else []
@@ -57,7 +66,7 @@ ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fastad._kernel",
-    '#include "vm.h"\n#include "loops.h"\n#include "pool.h"',
+    '#include "vm.h"\n#include "loops.h"\n#include "pool.h"\n#include "train.h"',
     # relative to the project root, where setup.py runs: absolute paths would end up
     # in the sdist's SOURCES and break builds from it
     sources=[os.path.relpath(os.path.join(HERE, name), ROOT) for name in SOURCES],

@@ -115,11 +115,30 @@ FA_CLONES static void SFX(binary_row)(int op, const T *a, int64_t sa, const T *b
     }
 }
 
+/* One element, as binary_row computes it (small programs are mostly these). */
+static inline T SFX(binary1)(int op, T x, T y)
+{
+    switch (op) {
+    case FA_ADD:  return x + y;
+    case FA_SUB:  return x - y;
+    case FA_MUL:  return x * y;
+    case FA_DIV:  return x / y;
+    default:      return x > 0 ? y : 0;  /* FA_RELU_GRAD */
+    }
+}
+
 static void SFX(binary)(const fa_instr *ins, const T *a, const T *b, T *o)
 {
     const int nd = ins->ndim;
-    const int64_t sa = nd ? ins->sa[nd - 1] : 0, sb = nd ? ins->sb[nd - 1] : 0;
-    const int64_t so = nd ? ins->so[nd - 1] : 0;
+    if (nd == 0) {
+        o[0] = SFX(binary1)(ins->op, a[0], b[0]);
+        return;
+    }
+    const int64_t sa = ins->sa[nd - 1], sb = ins->sb[nd - 1], so = ins->so[nd - 1];
+    if (nd == 1) {
+        SFX(binary_row)(ins->op, a, sa, b, sb, o, so, ins->shape[0]);
+        return;
+    }
     FOR_EACH_ROW(ins, SFX(binary_row)(ins->op, a + ia, sa, b + ib, sb, o + io, so, len));
 }
 

@@ -108,6 +108,8 @@ int fa_sigint_end(void)
     return sigint_seen;
 }
 
+int fa_sigint_pending(void) { return sigint_seen; }
+
 static int stopped(const fa_opts *opts) { return opts->interruptible && sigint_seen; }
 
 /* ---- one instruction, in chunks ---- */
@@ -282,9 +284,36 @@ static void run_tree(cut_job *job, int threads)
     free(job->sums);
 }
 
+/* Elements an instruction (or the group it starts) computes, roughly: what decides
+ * whether it is cut into chunks. */
+static int64_t elements(const fa_instr *ins)
+{
+    if (ins->group > 1)
+        return group_elements(ins);
+    switch (kind_of[ins->op]) {
+    case K_UNARY: case K_CONST: case K_FILL:
+        return ins->n;
+    case K_ROWS:
+        return ins->m * ins->n;
+    case K_MATMUL:
+        return 0;
+    default: {
+        int64_t size = 1;
+        for (int d = 0; d < ins->ndim; d++)
+            size *= ins->shape[d];
+        return size;
+    }
+    }
+}
+
 /* Runs one instruction (or the group it starts). */
 static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts)
 {
+    if (elements(ins) < 2 * FA_CHUNK && ins->group <= 1) {  /* small: straight to the kernel */
+        execute(ins, ins->a >= 0 ? slots[ins->a] : NULL, ins->b >= 0 ? slots[ins->b] : NULL,
+                slots[ins->out]);
+        return;
+    }
     cut_job job = {.ins = ins, .slots = slots, .opts = opts};
     const int threads = opts->threads;
     if (!plan_cut(ins, &job)) {

@@ -71,6 +71,7 @@ int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
  * it (end returns 1 when one arrived meanwhile). */
 int fa_sigint_begin(void);
 int fa_sigint_end(void);
+int fa_sigint_pending(void);  /* a SIGINT arrived since fa_sigint_begin */
 
 void fa_set_blas_threads(int n);
 

@@ -18,6 +18,8 @@ from .executor import Executor
 from .forward import jvp
 from .gradcheck import GradientCheckError, check_gradients
 from .viz import draw, to_dot
+from . import optim
+from .train import History, Trainer, plot_history
 
 
 def set_blas_threads(n):

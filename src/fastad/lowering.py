@@ -83,18 +83,20 @@ class Lowering:
     """Builds the program for one schedule and one feed signature."""
 
     def __init__(self, schedule, specs, eval_nodes, opcodes, kinds, maxdim, block,
-                 evaluate=None):
+                 evaluate=None, assign=()):
         self.opcodes, self.maxdim, self.block = opcodes, maxdim, block
         self.kind_of = {opcodes[name]: kind for name, kind in kinds.items()}
         self.kind_of_name = kinds
         self.storages, self.steps, self.values = [], [], {}
         self.specs = specs
+        targets = {t for t, _ in assign}  # fed buffers the program writes: never arena cells
         for node in schedule.feeds:
             shape, dtype = specs[node]
-            kind = "scalar" if shape == () else "feed"
+            kind = "scalar" if shape == () and node not in targets else "feed"
             self.values[node] = Value(shape, dtype, self.storage(shape, dtype, kind))
         # evaluate: how simplification computes constant nodes; None: don't simplify
-        self.simple = (simplify(schedule.steps, specs, eval_nodes, evaluate) if evaluate
+        needed = [*eval_nodes, *(node for _, node in assign)]
+        self.simple = (simplify(schedule.steps, specs, needed, evaluate) if evaluate
                        else Simplified(schedule.steps, {}, {}))
         for node in self.simple.steps:
             if node in self.simple.const:
@@ -102,6 +104,7 @@ class Lowering:
             else:
                 self.lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
+        self.assign(assign)
         self.arena_bytes = plan_memory(self.storages, self.steps, self.form_groups())
 
     # -- buffers ---------------------------------------------------------------------
@@ -139,6 +142,22 @@ class Lowering:
             claimed[node] = value
             outputs.append(value)
         return outputs
+
+    def assign(self, pairs):
+        """Ends the program by copying each value into its fed target buffer (a training
+        step's new parameters and optimizer state).  A value that is itself a fed buffer
+        is copied aside first, so that no target is written before it has been read."""
+        sources = []
+        for target, node in pairs:
+            value = self.values[self.simple.resolve(node)]
+            value = self.cast(node, value, self.values[target].dtype)  # as `p -= ...` keeps p's
+            if value.storage.kind in ("feed", "scalar"):
+                aside = Value(value.shape, value.dtype, self.storage(value.shape, value.dtype))
+                self.emit_copy(node, value, aside)
+                value = aside
+            sources.append((target, node, value))
+        for target, node, value in sources:
+            self.emit_copy(node, value, self.values[target])
 
     def form_groups(self):
         """Marks runs of elementwise instructions over the same n > block elements and

@@ -145,9 +145,9 @@ class NativeVM:
 class Plan:
     """One lowered, validated program and what a run needs to bind and unpack it."""
 
-    def __init__(self, sched, specs, eval_nodes, simplified=True):
+    def __init__(self, sched, specs, eval_nodes, simplified=True, assign=()):
         low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
-                       lib.fa_block, evaluate_one if simplified else None)
+                       lib.fa_block, evaluate_one if simplified else None, assign)
         self.rewrites = low.simple  # what simplification did
         self.feed_specs = [  # np.dtype(str): the plain dtype, should the feed's carry metadata
             (node, specs[node][0], np.dtype(specs[node][1].str), low.values[node].storage.index)
@@ -292,7 +292,8 @@ class Plan:
 def evaluate_one(node, vals):
     """`node` computed natively for its inputs' values (arrays): how simplification
     folds constants."""
-    sched = Schedule(list(node.inputs) + [node], [node], set(node.inputs))
+    inputs = list(dict.fromkeys(node.inputs))
+    sched = Schedule(inputs + [node], [node], set(inputs))
     vals = dict(zip(node.inputs, vals))
     specs = sched.infer([(vals[i].shape, vals[i].dtype) for i in sched.feeds])
     return Plan(sched, specs, [node], simplified=False).run(vals, DEFAULT_OPTIONS)[0]
@@ -346,9 +347,10 @@ class Workspace:
         self.slots = ffi.new("char *[]", max(1, len(plan.slot_bytes)))
         for s in plan.arena_storages:
             self.slots[s.index] = base + pad + s.offset
+        cells = {s.index for s in plan.arena_storages if s.kind == "scalar"}
         self.scalar_ptrs = [  # typed pointers to the 0-d feeds' arena cells
             ffi.cast("double *" if dtype == np.float64 else "float *", self.slots[slot])
-            if shape == () else None for _, shape, dtype, slot in plan.feed_specs]
+            if slot in cells else None for _, shape, dtype, slot in plan.feed_specs]
         self.out_views = [
             self.arena[pad + v.storage.offset: pad + v.storage.offset + v.storage.nbytes]
             .view(v.dtype).reshape(v.shape) for v in plan.copied]

@@ -1,0 +1,461 @@
+"""`Trainer`: parameters that live in fastad, an optimizer, and a training loop in C.
+
+A training step is one program: the loss, its gradients, and the optimizer's update
+rules (fastad.optim), ending by writing the new parameters and optimizer state into
+buffers the Trainer owns.  `step` runs it once; `fit` runs whole epochs in the kernel
+(`fa_train`), feeding each step its samples straight from the data arrays, with the GIL
+released, and comes back to Python only between chunks of steps: for the progress bar,
+Ctrl-C and callbacks.
+"""
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import optim, vm
+from .executor import Executor
+from .graph import PlaceholderOp, Variable, find_topo_sort
+from .reverse import gradients
+from .schedule import Schedule, as_feed
+
+CHUNK_S = 0.05  # a fit comes back to Python about this often (progress, Ctrl-C)
+
+
+@dataclass
+class History:
+    """What a fit did: `losses` per step (float64), `epoch_means` per epoch, and the
+    steps of each epoch; `interrupted` when Ctrl-C stopped it (the history then ends
+    at the last step that ran)."""
+    losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    epoch_means: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    steps_per_epoch: list = field(default_factory=list)
+    interrupted: bool = False
+
+
+def plot_history(history, path, title="training loss"):
+    """Per-step losses and per-epoch means of a History, to an image (matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plot_history needs matplotlib: pip install fastad[examples]") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(1, len(history.losses) + 1), history.losses, lw=0.6, alpha=0.6,
+            label="per step")
+    ends = np.cumsum(history.steps_per_epoch)
+    ax.plot(ends[:len(history.epoch_means)], history.epoch_means, "o-", label="epoch mean")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log" if np.all(history.losses > 0) else "linear")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+class ParameterView:
+    """`trainer.params[w]`: a copy of a parameter's current value."""
+
+    def __init__(self, values):
+        self._values = values
+
+    def __getitem__(self, node):
+        return self._values[node].copy()
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def items(self):
+        return [(n, v.copy()) for n, v in self._values.items()]
+
+
+class Trainer:
+    """Trains `params` ({Variable: initial array}) to lower `loss` with `optimizer`.
+
+    fastad owns the parameters and the optimizer's state and updates them in place;
+    `trainer.params[w]` reads one (a copy).  The other placeholders of the loss are the
+    data, fed by `step(feed_dict)` or `fit(data, ...)`.  backend "python" runs the same
+    steps on the reference VM.  A Trainer is used by one thread at a time (another
+    thread gets a RuntimeError, not a race).
+    """
+
+    def __init__(self, loss, params, optimizer, backend="native", threads=None):
+        if backend not in ("native", "python"):
+            raise ValueError(f"unknown backend {backend!r}; choose 'native' or 'python'")
+        if not isinstance(optimizer, optim.Optimizer):
+            raise TypeError(f"optimizer must be a fastad.optim.Optimizer, not {type(optimizer).__name__}")
+        graph = set(find_topo_sort([loss]))
+        self.loss, self.optimizer, self.backend = loss, optimizer, backend
+        self.t = 0  # steps taken
+        self._values = {}  # every buffer fastad owns: parameters, then optimizer state
+        for p, value in dict(params).items():
+            if not (hasattr(p, "op") and isinstance(p.op, PlaceholderOp)):
+                raise TypeError(f"params: keys must be Variables, not {p!r}")
+            if p not in graph:
+                raise ValueError(f"params: '{p.name}' is not a placeholder of the loss")
+            arr = np.array(as_feed(p, value), order="C", copy=True)
+            self._values[p] = arr
+        if not self._values:
+            raise ValueError("params: give at least one parameter to train")
+        self.params = ParameterView({p: self._values[p] for p in params})
+        self._build()
+        self._lock = threading.Lock()
+        self._executor = Executor([loss, *(v for _, v in self._assign)], backend=backend,
+                                  threads=threads) if backend == "python" else None
+        self._threads = threads
+        self._plans = {}  # data signature -> native plan
+        self.history = History()
+
+    # -- the step program ------------------------------------------------------------
+
+    def _build(self):
+        """The update nodes and what they are written to (self._assign)."""
+        opt, params = self.optimizer, list(self.params)
+        grads = gradients(self.loss, params)
+        constant = isinstance(opt.schedule, optim.Constant)
+        self._lr = {}      # dtype -> the learning rate's 0-d Variable (a varying schedule)
+        shared = {}        # dtype -> {name: node of this step's value}
+        self._assign = []  # (buffer's Variable, its new value's node)
+        for p, g in zip(params, grads):
+            dtype = self._values[p].dtype
+            if dtype not in shared:
+                old = {name: self._own(Variable(f"{name}[{dtype.name}]"), np.array(v, dtype))
+                       for name, v in opt.shared().items()}
+                shared[dtype] = opt.advance(old)
+                self._assign += [(old[name], node) for name, node in shared[dtype].items()]
+                if not constant:
+                    self._lr[dtype] = Variable(f"lr[{dtype.name}]")
+            lr = opt.schedule.lr if constant else self._lr[dtype]
+            state = {name: self._own(Variable(f"{p.name}.{name}"), np.asarray(v, dtype))
+                     for name, v in opt.state(self._values[p]).items()}
+            new_p, new_state = opt.update(p, g, state, shared[dtype], lr)
+            self._assign.append((p, new_p))
+            self._assign += [(state[name], node) for name, node in new_state.items()]
+        owned = set(self._values) | set(self._lr.values())
+        nodes = find_topo_sort([self.loss, *(v for _, v in self._assign)])
+        self.data_nodes = [n for n in nodes if isinstance(n.op, PlaceholderOp) and n not in owned]
+
+    def _own(self, node, value):
+        self._values[node] = np.array(value, order="C", copy=True)
+        return node
+
+    def _lr_values(self, first, count):
+        """{lr Variable: the rates of steps first .. first + count - 1 in its dtype}."""
+        if not self._lr:
+            return {}
+        rates = self.optimizer.schedule.values(first, count)
+        return {node: rates.astype(dtype) for dtype, node in self._lr.items()}
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _data(self, data, what):
+        """The data feeds as float32/float64 arrays, checked: one per data placeholder."""
+        missing = [n.name for n in self.data_nodes if n not in data]
+        if missing:
+            raise ValueError(f"{what}: no data for placeholder(s) {', '.join(map(repr, missing))}")
+        unknown = [getattr(k, "name", repr(k)) for k in data
+                   if k not in self.data_nodes and k not in self._values]
+        if unknown:
+            raise ValueError(f"{what}: {', '.join(map(repr, unknown))} is not a data placeholder "
+                             f"of the loss")
+        owned = [k.name for k in data if k in self._values]
+        if owned:
+            raise ValueError(f"{what}: {', '.join(map(repr, owned))} is trained by fastad; "
+                             "read it with trainer.params")
+        return {n: as_feed(n, data[n]) for n in self.data_nodes}
+
+    def _acquire(self):
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this Trainer is in use by another thread; a Trainer is used "
+                               "by one thread at a time")
+
+    # -- one step --------------------------------------------------------------------
+
+    def step(self, feed_dict):
+        """One step (loss, gradients, update) on these data; returns the loss."""
+        self._acquire()
+        try:
+            data = self._data(feed_dict, "step")
+            loss = self._run_step(data)
+            self.t += 1
+            return loss
+        finally:
+            self._lock.release()
+
+    def _run_step(self, data):
+        lr = {node: rates[0] for node, rates in self._lr_values(self.t + 1, 1).items()}
+        feed = {**self._values, **lr, **data}
+        if self.backend == "python":
+            loss, *new = self._executor.run(feed)
+            for (node, _), value in zip(self._assign, new):
+                np.copyto(self._values[node], value, casting="unsafe")
+            return float(loss.reshape(-1)[0])
+        plan = self._plan(data)
+        out = plan.run(feed, vm.DEFAULT_OPTIONS if self._threads is None else self._options)
+        if out is None:  # a feed's layout differs from the plan's: run converted copies
+            out = plan.run({**feed, **{n: np.ascontiguousarray(v) for n, v in data.items()}},
+                           self._options_now())
+        return float(out[0].reshape(-1)[0])
+
+    def _options_now(self):
+        return vm.DEFAULT_OPTIONS if self._threads is None else self._options
+
+    @property
+    def _options(self):
+        if not hasattr(self, "_own_options"):
+            self._own_options = vm.RunOptions(self._threads)
+        return self._own_options
+
+    def _plan(self, data):
+        """The native step program for data of these shapes and dtypes."""
+        signature = tuple((n, v.shape, v.dtype) for n, v in data.items())
+        plan = self._plans.get(signature)
+        if plan is None:
+            fed = [*self._values, *self._lr.values(), *self.data_nodes]
+            eval_nodes = [self.loss, *(v for _, v in self._assign)]
+            sched = Schedule(find_topo_sort(eval_nodes), eval_nodes, set(fed))
+            arrays = {**self._values, **{n: np.zeros((), d) for d, n in self._lr.items()}, **data}
+            specs = sched.infer([(arrays[n].shape, arrays[n].dtype) for n in sched.feeds])
+            if math.prod(specs[self.loss][0]) != 1:
+                raise ValueError(f"the loss must be a single number; '{self.loss}' has shape "
+                                 f"{specs[self.loss][0]} for these data")
+            plan = vm.Plan(sched, specs, [self.loss], assign=self._assign)
+            self._plans[signature] = plan
+        return plan
+
+    # -- whole epochs ----------------------------------------------------------------
+
+    def fit(self, data, epochs=1, batch_size=None, shuffle=False, seed=None, drop_last=False,
+            callbacks=(), progress=None):
+        """Trains for `epochs` passes over `data` ({placeholder: array}, the first axis
+        the samples).  batch_size None: one sample a step, fed without a batch axis (the
+        seed's loop); an int B: steps of B samples (a last partial batch runs too, with a
+        program of its own, unless drop_last).  shuffle: a permutation of the samples
+        per epoch, drawn from `seed`.  callbacks: functions called as f(epoch, history)
+        after each epoch.  progress: a tqdm bar per epoch (None: when tqdm is installed).
+        Returns the History (also `trainer.history`); Ctrl-C stops at a step boundary
+        with consistent parameters and raises KeyboardInterrupt."""
+        self._acquire()
+        try:
+            arrays = self._data(data, "fit")
+            n = self._samples(arrays)
+            if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+                raise ValueError(f"fit: batch_size must be None or a positive integer, not {batch_size!r}")
+            if int(epochs) != epochs or epochs < 0:
+                raise ValueError(f"fit: epochs must be a non-negative integer, not {epochs!r}")
+            rng = np.random.default_rng(seed)
+            self.history = history = History()
+            chunks, means = [], []
+            loop = None
+            try:
+                for epoch in range(int(epochs)):
+                    order = rng.permutation(n) if shuffle else None
+                    if loop is None:
+                        loop = self._loop(arrays, batch_size, order is not None)
+                    losses = self._epoch(loop, arrays, n, batch_size, order, drop_last, epoch,
+                                         progress)
+                    chunks.append(losses)
+                    history.steps_per_epoch.append(len(losses))
+                    if history.interrupted:
+                        raise KeyboardInterrupt
+                    means.append(losses.mean() if len(losses) else math.nan)
+                    if callbacks:
+                        history.losses, history.epoch_means = np.concatenate(chunks), np.array(means)
+                        for callback in callbacks:
+                            callback(epoch, history)
+            finally:
+                history.losses = np.concatenate(chunks) if chunks else np.zeros(0)
+                history.epoch_means = np.array(means)
+                if loop is not None:
+                    loop.close()
+            return history
+        finally:
+            self._lock.release()
+
+    def _samples(self, arrays):
+        lengths = {n.name: (v.shape[0] if v.ndim else None) for n, v in arrays.items()}
+        if any(v is None for v in lengths.values()):
+            raise ValueError(f"fit: data arrays need a sample axis; got 0-d data for "
+                             f"{[k for k, v in lengths.items() if v is None]}")
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"fit: data arrays have different numbers of samples: {lengths}")
+        n = next(iter(lengths.values()), 0)
+        if not n:
+            raise ValueError("fit: the data have no samples")
+        return n
+
+    def _loop(self, arrays, batch, shuffled):
+        """What runs an epoch's full steps: the kernel's loop (NativeLoop), or None for a
+        Python loop (the python backend, or a program with Python steps)."""
+        first = {k: (v[0] if batch is None else v[:batch]) for k, v in arrays.items()}
+        if self.backend == "python" or self._plan(first).segments is not None:
+            return PythonLoop(self)
+        return NativeLoop(self, arrays, batch, shuffled, first)
+
+    def _epoch(self, loop, arrays, n, batch, order, drop_last, epoch, progress):
+        """One epoch's losses (fewer when interrupted)."""
+        full = n if batch is None else n // batch
+        partial = 0 if batch is None or drop_last else n % batch
+        bar = _progress(progress, full + (partial > 0), f"epoch {epoch + 1}")
+        losses = []
+        try:
+            if full:
+                losses.append(loop.run(arrays, batch, order, full, bar))
+            if partial and not self.history.interrupted:
+                rows = (order[-partial:] if order is not None else np.arange(n - partial, n))
+                losses.append(np.array([self._run_step({k: v[rows] for k, v in arrays.items()})]))
+                self.t += 1
+                bar.update(1)
+        finally:
+            bar.close()
+        return np.concatenate(losses) if losses else np.zeros(0)
+
+
+class PythonLoop:
+    """An epoch's steps one by one from Python: the python backend, or a step program
+    with Python steps (user ops)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def run(self, arrays, batch, order, steps, bar):
+        trainer, out = self.trainer, np.empty(steps)
+        for k in range(steps):
+            rows = _rows(k, batch, order)
+            out[k] = trainer._run_step({name: v[rows] for name, v in arrays.items()})
+            trainer.t += 1
+            bar.update(1)
+        return out
+
+    def close(self):
+        pass
+
+
+def _rows(k, batch, order):
+    if batch is None:
+        return order[k] if order is not None else k
+    idx = np.arange(k * batch, (k + 1) * batch)
+    return order[idx] if order is not None else idx
+
+
+def _progress(progress, total, desc):
+    if progress is not False:
+        try:
+            from tqdm import tqdm
+            return tqdm(total=total, desc=desc, unit="step", leave=False, disable=None)
+        except ImportError:
+            if progress:
+                raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+    return _NoBar()
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+class NativeLoop:
+    """Epochs' full steps in the kernel: the job for fa_train (made once a fit), and
+    its chunks."""
+
+    def __init__(self, trainer, arrays, batch, shuffled, first):
+        lib, ffi = vm.lib, vm.ffi
+        self.trainer = trainer
+        plan = trainer._plan(first)
+        self.plan = plan
+        lr_tables = trainer._lr_values(trainer.t + 1, 1)  # bound once; the streams feed them
+        self.ws = plan.pool.pop() if plan.pool else vm.Workspace(plan)
+        batches = {}  # shuffled mini-batches are gathered into buffers of their own
+        feeds = {**trainer._values, **{node: t[0] for node, t in lr_tables.items()}}
+        for node, value in first.items():
+            if batch is not None and shuffled:
+                batches[node] = np.empty_like(value)
+                feeds[node] = batches[node]
+            else:
+                feeds[node] = value if np.ndim(value) == 0 else np.ascontiguousarray(value)
+        if not self.ws.bind(feeds, plan.feed_specs):
+            raise RuntimeError("fastad internal error: a training step's feeds don't fit its plan")
+        specs = {node: (slot, dtype) for node, _, dtype, slot in plan.feed_specs}
+        self.arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}  # kept alive
+        streams = []
+        for node, arr in self.arrays.items():
+            slot, dtype = specs[node]
+            row = arr.strides[0] if arr.ndim else arr.itemsize
+            if batch is not None and shuffled:
+                kind = lib.FA_STREAM_GATHER
+            elif batch is None and arr.ndim == 1:
+                kind = lib.FA_STREAM_CELL  # one number a sample: a 0-d feed
+            else:
+                kind = lib.FA_STREAM_POINT
+            streams.append({"slot": slot, "kind": kind, "by_step": 0, "stride": row,
+                            "bytes": row, "base": ffi.cast("char *", ffi.from_buffer(arr))})
+        self.lr_nodes = list(trainer._lr.values())
+        self.lr_streams = []
+        for node in self.lr_nodes:
+            slot, dtype = specs[node]
+            self.lr_streams.append(len(streams))
+            streams.append({"slot": slot, "kind": lib.FA_STREAM_CELL, "by_step": 1,
+                            "stride": dtype.itemsize, "bytes": dtype.itemsize, "base": ffi.NULL})
+        self.streams = ffi.new("fa_stream[]", max(1, len(streams)))
+        for s, spec in zip(self.streams, streams):
+            for key, val in spec.items():
+                setattr(s, key, val)
+        loss_value = plan.copied[0]
+        job = self.job = ffi.new("fa_train_job *")
+        job.prog, job.n_instr, job.slots = plan.prog, len(plan.instrs), self.ws.slots
+        job.n_streams, job.streams = len(streams), self.streams
+        job.batch = 1 if batch is None else batch
+        job.loss_slot = loss_value.storage.index
+        job.loss_f64 = loss_value.dtype == np.float64
+        options = trainer._options_now()
+        job.run_opts.threads = options.threads
+
+    def run(self, arrays, batch, order, steps, bar):
+        lib, ffi, trainer = vm.lib, vm.ffi, self.trainer
+        out = np.empty(steps)
+        done, chunk = 0, getattr(self, "chunk", 64)
+        catching = vm.catches_ctrl_c()
+        order = None if order is None else np.ascontiguousarray(order, dtype=np.int64)
+        self.job.order = ffi.NULL if order is None else ffi.cast("int64_t *", ffi.from_buffer(order))
+        try:
+            while done < steps:
+                count = min(chunk, steps - done)
+                tables = trainer._lr_values(trainer.t + 1, count)
+                for index, node in zip(self.lr_streams, self.lr_nodes):
+                    self.streams[index].base = ffi.cast("char *", ffi.from_buffer(tables[node]))
+                self.job.interruptible = catching and lib.fa_sigint_begin() == 0
+                start = time.perf_counter()
+                try:
+                    ran = lib.fa_train(self.job, done, count, trainer.t + 1,
+                                       ffi.cast("double *", ffi.from_buffer(out)) + done)
+                finally:
+                    if self.job.interruptible:
+                        lib.fa_sigint_end()
+                elapsed = time.perf_counter() - start
+                done += ran
+                trainer.t += ran
+                bar.update(ran)
+                if ran < count:  # Ctrl-C: stop at this step boundary
+                    trainer.history.interrupted = True
+                    return out[:done]
+                if ran == count:  # aim the next chunk at CHUNK_S
+                    chunk = max(1, min(1 << 20, int(count * CHUNK_S / max(elapsed, 1e-6))))
+            self.chunk = chunk
+            return out
+        finally:
+            self.job.order = ffi.NULL  # `order` dies here
+
+    def close(self):
+        self.plan.pool.append(self.ws)
