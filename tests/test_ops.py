@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 import fastad as ad
-from helpers import (assert_grad_close, np_log_softmax, np_matmul, np_sigmoid,
-                     np_softmax, np_softmax_cross_entropy, numeric_grads, rand)
+from catalogue import np_log_softmax, np_matmul, np_softmax, np_softmax_cross_entropy
+from helpers import assert_grad_close, numeric_grads, rand
+
+
+def np_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r)
 
 SHAPES = [(), (1,), (5,), (3, 4), (2, 3, 4)]
 BROADCAST_PAIRS = [((3, 4), (4,)), ((4,), (3, 4)), ((4, 1), (1, 5)), ((), (2, 3)),
