@@ -1,0 +1,551 @@
+"""The op catalogue: every public op of fastad once, with what the op-level tests need,
+as a table of rows (`CATALOGUE`, at the end).
+
+An `Entry` is named after its op (`fastad.<name>_op`) and gives
+  - `ref(*arrays, *param)`, its numpy reference;
+  - `cases`, the variants tested: `Variant(param, shapes, domains)` is the op's extra
+    arguments after its input nodes, one shape and one input domain (see helpers.rand)
+    per input; `grid` makes most of them;
+  - `build(*nodes, *param)` where the op is not simply called so, and `spellings`,
+    other ways to build the same node (Node's operators), tested like `build`;
+  - tolerances and flags where they differ from the defaults, inputs whose gradient is
+    exactly zero, and an extra `check` for properties of its own;
+  - `second`, graphs around the op whose second derivatives test_ops checks;
+  - `kinds`, the op as a step of the random graphs of helpers.graph_specs.
+
+test_ops.py, test_forward.py, test_catalogue.py and helpers.KINDS are generated from it,
+and test_catalogue.py fails while a public `*_op` has no entry: a new op is one new row.
+"""
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+import numpy as np
+from hypothesis import strategies as st
+
+import fastad as ad
+
+
+# --- numpy references --------------------------------------------------------------------
+
+def np_softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def np_log_softmax(x):
+    z = x - np.max(x, axis=-1, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+def np_softmax_cross_entropy(logits, labels):
+    rows = math.prod(np.shape(logits)[:-1])
+    return np.asarray(-np.sum(labels * np_log_softmax(logits)) / rows)
+
+
+def np_matmul(a, b, trans_A=False, trans_B=False):
+    if trans_A and a.ndim == 2:
+        a = a.T
+    if trans_B and b.ndim == 2:
+        b = b.T
+    return np.matmul(a, b)
+
+
+def np_sum_to(x, shape):
+    """`x` summed over its leading axes and over the axes where `shape` has a 1."""
+    x = np.sum(x, axis=tuple(range(x.ndim - len(shape))))
+    return np.sum(x, axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
+
+
+def np_unreduce(g, x, axis, keepdims, mean):
+    """`g` spread over the axes of `x` that `axis` reduces (divided by their count for a
+    mean)."""
+    kept = np.sum(x, axis=axis, keepdims=True).shape
+    spread = np.broadcast_to(np.reshape(g, kept), x.shape)
+    return spread / (x.size // math.prod(kept)) if mean else spread
+
+
+def np_as_matrix(x, *others_and_role):
+    """as_matrix_op(x, role) for role "row"/"col", as_matrix_op(g, "matmul_out", a, b);
+    the role is the variant's param, so it comes last."""
+    *others, role = others_and_role
+    if role == "matmul_out":
+        a, b = others
+        return np.reshape(x, ((1,) if a.ndim == 1 else ()) + x.shape + ((1,) if b.ndim == 1 else ()))
+    if x.ndim == 2:
+        return x
+    return np.reshape(x, (1, -1) if role == "row" else (-1, 1))
+
+
+def _as_matrix(x, *others_and_role):
+    *others, role = others_and_role
+    return ad.as_matrix_op(x, role, *others)
+
+
+def _unreduce(g, x, axis, keepdims, mean):
+    return ad.unreduce_op(g, x, {"axis": axis, "keepdims": keepdims}, mean)
+
+
+# --- the row format ------------------------------------------------------------------------
+
+class Variant(NamedTuple):
+    param: tuple    # the op's arguments after its input nodes
+    shapes: tuple   # one per input
+    domains: tuple  # one per input, see helpers.rand
+
+
+def grid(shapes, *domains, params=((),)):
+    """Variants for every param and every shapes (a tuple per input); one domain per input,
+    or a list of alternatives, each tested."""
+    choices = [[d] if isinstance(d, str) else d for d in domains]
+    return [Variant(p, tuple(s), ds) for p in params for s in shapes
+            for ds in itertools.product(*choices)]
+
+
+class Second(NamedTuple):
+    """A graph around an op for the second-order test (one shape, one domain per input)."""
+    build: object
+    shapes: list
+    domains: list
+
+
+class Pre(NamedTuple):
+    """A map of a random graph's values (any sign) into an op's domain: node and numpy."""
+    node: object
+    numpy: object
+
+
+SQ1 = Pre(lambda x: x * x + 1, lambda v: v * v + 1)  # >= 1: ln, sqrt, powers, division
+EXP = Pre(ad.exp_op, np.exp)                         # > 0
+SOFTMAX = Pre(ad.softmax_op, np_softmax)             # rows summing to 1: labels
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An op as a step of a random graph: `spelling` (a key of the entry's `builds()`)
+    applied to the step's arguments, each first mapped by its `pre` (None: as it is), with
+    a param drawn from `params`; or a `build` and `numpy` of its own."""
+    shape: object          # (arg shapes, *param) -> output shape, or None where it doesn't apply
+    bound: object          # (arg bounds, arg shapes, *param) -> bound on |output|
+    params: object = None  # strategy for param, or a function of the arg shapes giving one
+    spelling: str = ""
+    pre: tuple = ()
+    kink: bool = False     # finite differences must keep the first argument away from 0
+    arity: int = None      # default: the entry's
+    build: object = None   # (nodes, param) -> node
+    numpy: object = None   # (arrays, param) -> array
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the catalogue: the op `fastad.<name>_op` and how it is tested (see the
+    module's docstring)."""
+    name: str
+    ref: object
+    cases: list
+    build: object = None   # default: the op itself
+    spellings: dict = field(default_factory=dict)
+    rtol: float = 1e-12    # forward vs ref
+    grad_rtol: float = 1e-6  # gradients and tangents vs finite differences
+    grad_atol: float = 1e-7
+    # which op-level tests apply (all of them, for every op so far)
+    grad: bool = True
+    tangent: bool = True
+    float32: bool = True
+    zero_grads: tuple = ()  # inputs (where the variant has them) whose gradient is exactly 0
+    check: object = None    # more assertions: (backend, case, inputs, output, gradients)
+    second: list = ()
+    kinds: dict = field(default_factory=dict)
+
+    @property
+    def op(self):
+        return getattr(ad, f"{self.name}_op")
+
+    def builds(self):
+        """{spelling: build(*nodes, *param)}; "" is the op (or `build`)."""
+        return {"": self.build or self.op, **self.spellings}
+
+
+def shape_id(shape):
+    return "x".join(map(str, shape)) if shape else "0d"
+
+
+def _param_id(p):
+    return f"{p:g}" if isinstance(p, float) else str(p).replace(" ", "")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One op-level test case: a variant of an entry, built one way."""
+    entry: Entry
+    spelling: str
+    variant: Variant
+
+    @property
+    def id(self):
+        parts = [self.entry.name + (f"_{self.spelling}" if self.spelling else "")]
+        if self.variant.param:
+            parts.append(",".join(map(_param_id, self.variant.param)))
+        parts.append(",".join(map(shape_id, self.variant.shapes)))
+        parts.append(",".join(self.variant.domains))
+        return "-".join(parts)
+
+    @property
+    def shapes(self):
+        return self.variant.shapes
+
+    @property
+    def domains(self):
+        return self.variant.domains
+
+    def build(self, *nodes):
+        return self.entry.builds()[self.spelling](*nodes, *self.variant.param)
+
+    def ref(self, *arrays):
+        return self.entry.ref(*arrays, *self.variant.param)
+
+
+def cases(flag=None):
+    """Every case of the catalogue; of the entries where `flag` ("grad", "tangent",
+    "float32") is set, if given."""
+    return [Case(entry, spelling, variant) for entry in CATALOGUE
+            if flag is None or getattr(entry, flag)
+            for spelling in entry.builds() for variant in entry.cases]
+
+
+def second_order():
+    """[(id, Second)] of every entry."""
+    return [(f"{entry.name}-{i}", s) for entry in CATALOGUE for i, s in enumerate(entry.second)]
+
+
+def graph_kinds():
+    """{name: Kind} with `arity`, `build` and `numpy` filled in.  The catalogue lists the
+    simple ops first; the richer ones come first here (hypothesis favours the first
+    entries of a sampled_from)."""
+    kinds = {}
+    for entry in reversed(CATALOGUE):
+        for name, kind in entry.kinds.items():
+            kinds[name] = kind if kind.build else _resolve(kind, entry)
+    return kinds
+
+
+def _resolve(kind, entry):
+    arity = len(entry.cases[0].shapes)
+    pre = tuple(kind.pre) + (None,) * (arity - len(kind.pre))
+    build = entry.builds()[kind.spelling]
+
+    def nodes(ns, param):
+        return build(*[p.node(n) if p else n for p, n in zip(pre, ns)], *param)
+
+    def numpy(vs, param):
+        return entry.ref(*[p.numpy(v) if p else v for p, v in zip(pre, vs)], *param)
+
+    return replace(kind, arity=arity, build=nodes, numpy=numpy)
+
+
+# --- random graphs: shape rules, bounds and params ------------------------------------------
+
+def same(shapes, *param):
+    return tuple(shapes[0])
+
+
+def nonscalar(shapes):
+    return tuple(shapes[0]) if len(shapes[0]) >= 1 else None
+
+
+def bcast(shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        return None
+
+
+def bcast_to_shape(shapes):
+    out = bcast(shapes)
+    return tuple(shapes[1]) if out == tuple(shapes[1]) else None
+
+
+def reduce_axes(ndim, axis):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else axis
+    if any(not -ndim <= a < ndim for a in axes):
+        return None
+    norm = sorted(a % ndim for a in axes)
+    return None if len(set(norm)) != len(norm) else tuple(norm)
+
+
+def reduce_shape(shapes, axis, keepdims):
+    shape = tuple(shapes[0])
+    axes = reduce_axes(len(shape), axis)
+    if axes is None:
+        return None
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def count(shape, axis):
+    return math.prod(shape[a] for a in reduce_axes(len(shape), axis))
+
+
+def sce_shape(shapes):
+    a, b = (tuple(s) for s in shapes)
+    return () if a == b and len(a) >= 1 else None
+
+
+def rank_param(shapes):
+    """The first argument's rank as the param, for builds that depend on it."""
+    return st.just((len(shapes[0]),))
+
+
+def mm_self_shape(shapes, rank):
+    s = tuple(shapes[0])
+    return {1: (), 2: s}.get(len(s))
+
+
+def mm_pair_shape(shapes, rank):
+    a, b = (tuple(s) for s in shapes)
+    return {1: (), 2: a}.get(len(a)) if a == b else None
+
+
+def mm_self_bound(b, s, rank):
+    # 1-D: |a.a| <= n b^2; 2-D: |(A A^T) A| <= m n b^3
+    return b[0] ** 2 * s[0][0] if len(s[0]) == 1 else b[0] ** 3 * math.prod(s[0])
+
+
+def mm_pair_bound(b, s, rank):
+    # 1-D: |a.b| <= n b_a b_b; 2-D: |A (A^T B)| <= m n b_a^2 b_b
+    return b[0] * b[1] * s[0][0] if len(s[0]) == 1 else b[0] ** 2 * b[1] * math.prod(s[0])
+
+
+def mm_self(nodes, param):
+    a, = nodes
+    # 2-D: (A A^T) A, same shape as A; 1-D: A . A, 0-d.
+    return ad.matmul_op(ad.matmul_op(a, a, trans_B=True), a) if param == (2,) else ad.matmul_op(a, a)
+
+
+def np_mm_self(vals, param):
+    a, = vals
+    return (a @ a.T) @ a if a.ndim == 2 else np.asarray(a @ a)
+
+
+def mm_pair(nodes, param):
+    a, b = nodes
+    return ad.matmul_op(a, ad.matmul_op(a, b, trans_A=True)) if param == (2,) else ad.matmul_op(a, b)
+
+
+def np_mm_pair(vals, param):
+    a, b = vals
+    return a @ (a.T @ b) if a.ndim == 2 else np.asarray(a @ b)
+
+
+CONSTS = st.sampled_from([(-1.5,), (0.5,), (2.0,), (3.0,)])
+AXES = st.tuples(st.sampled_from([None, 0, -1, (0, -1), 1]), st.booleans())
+
+
+# --- checks of single ops ----------------------------------------------------------------------
+
+def rows_sum_to_1(backend, case, inputs, out, grads):
+    np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-14)
+
+
+def sce_gradients_in_closed_form(backend, case, inputs, out, grads):
+    """d/dlogits = (softmax * sum(labels) - labels) / rows, i.e. (softmax - labels) / rows
+    where label rows sum to 1; d/dlabels = -log_softmax / rows."""
+    logits, t = inputs
+    rows = math.prod(logits.shape[:-1])
+    x, y = ad.Variable("logits"), ad.Variable("labels")
+    gx, gy = ad.gradients(ad.softmax_cross_entropy_op(x, y), [x, y])
+    gx_val, gy_val = ad.Executor([gx, gy], backend=backend).run({x: logits, y: t})
+    if case.domains[1] in ("prob", "onehot"):
+        want_gx = np_softmax(logits) - t
+    else:
+        want_gx = np_softmax(logits) * np.sum(t, axis=-1, keepdims=True) - t
+    np.testing.assert_allclose(gx_val, want_gx / rows, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gy_val, -np_log_softmax(logits) / rows, rtol=1e-12, atol=1e-15)
+
+
+# --- the variants tested ----------------------------------------------------------------------
+
+SHAPES = [(), (1,), (5,), (3, 4), (2, 3, 4)]
+ONE = [(s,) for s in SHAPES]
+SAME_PAIRS = [(s, s) for s in SHAPES]
+PAIRS = SAME_PAIRS + [((3, 4), (4,)), ((4,), (3, 4)), ((4, 1), (1, 5)), ((), (2, 3)), ((2, 3), ()),
+                      ((1,), (3,)), ((3,), (1,)), ((2, 1, 4), (3, 1)), ((3,), (4, 3)),
+                      ((4, 3), (3,)), ((2, 3), (2, 3))]
+# integer powers >= 1 take any x; the others x > 0
+POWERS = (grid(ONE, "any", params=[(2,), (3,), (1,)])
+          + grid(ONE, "pos", params=[(0.5,), (1 / 3,), (-1.5,), (2.5,), (0,)]))
+REDUCTIONS = [((), None), ((5,), None), ((5,), 0), ((5,), -1), ((3, 4), None), ((3, 4), 0),
+              ((3, 4), 1), ((3, 4), -1), ((3, 4), (0, 1)), ((3, 4), (-1, 0)),
+              ((2, 3, 4), None), ((2, 3, 4), 0), ((2, 3, 4), 1), ((2, 3, 4), -1),
+              ((2, 3, 4), (0, 2)), ((2, 3, 4), (-1, -2)), ((1, 3, 1), (0, 2))]
+# every (axis, keepdims), and the defaults (all axes, flat)
+REDUCE = ([Variant((axis, keepdims), (shape,), ("any",))
+           for shape, axis in REDUCTIONS for keepdims in (False, True)]
+          + [Variant((), ((2, 3),), ("any",))])
+UNREDUCE = [Variant((axis, keepdims, mean),
+                    (np.sum(np.zeros(shape), axis=axis, keepdims=keepdims).shape, shape), ("any", "any"))
+            for shape, axis in [((3, 4), 1), ((3, 4), 0), ((2, 3, 4), (0, 2)), ((), None)]
+            for keepdims in (False, True) for mean in (False, True)]
+BROADCAST_TO = [((4,), (3, 4)), ((), (2, 3)), ((4, 1), (4, 5)), ((1,), (3,)),
+                ((3, 1), (2, 3, 4)), ((2, 3), (2, 3)), ((), ())]
+MATMUL = [((3, 4), (4, 5), False, False), ((4, 3), (4, 5), True, False),
+          ((3, 4), (5, 4), False, True), ((4, 3), (5, 4), True, True),
+          ((4,), (4, 5), False, False), ((3, 4), (4,), False, False), ((4,), (4,), False, False),
+          ((4,), (5, 4), False, True), ((4, 3), (4,), True, False),
+          ((1, 4), (4, 1), False, False), ((3, 1), (1, 5), False, False),
+          ((1, 1), (1, 1), True, True), ((3, 4), (4, 2), False, False), ((4, 3), (2, 4), True, True)]
+AS_MATRIX = (grid([((4,),), ((3, 4),)], "any", params=[("row",), ("col",)])
+             # output gradients of a vector-matrix, a matrix-vector and a vector-vector matmul
+             + grid([((3,), (4,), (4, 3)), ((3,), (3, 4), (4,)), ((), (4,), (4,))],
+                    "any", "any", "any", params=[("matmul_out",)]))
+LAST_AXIS = [(5,), (4, 6), (2, 3, 5), (1,), (3, 1), (2, 3), (4,), (2, 1, 3), (3, 4)]
+
+
+# --- the catalogue ---------------------------------------------------------------------------
+
+CATALOGUE = [
+    # fills and elementwise unary ops
+    Entry("oneslike", np.ones_like, grid(ONE, "any"), zero_grads=(0,),
+          kinds={"oneslike": Kind(same, lambda b, s: 1.0)}),
+    Entry("zeroslike", np.zeros_like, grid(ONE, "any"), zero_grads=(0,),
+          kinds={"zeroslike": Kind(same, lambda b, s: 0.0)}),
+    Entry("neg", np.negative, grid(ONE, "any"), spellings={"operator": lambda x: -x},
+          kinds={"neg": Kind(same, lambda b, s: b[0], spelling="operator")}),
+    Entry("exp", np.exp, grid(ONE, "any"), second=[Second(ad.exp_op, [(2, 3)], ["any"])],
+          kinds={"exp": Kind(same, lambda b, s: math.exp(b[0]) if b[0] <= 3 else math.inf)}),
+    Entry("ln", np.log, grid(ONE, "pos"), second=[Second(ad.ln_op, [(2, 3)], ["pos"])],
+          kinds={"ln_sq1": Kind(same, lambda b, s: math.log(b[0] ** 2 + 1), pre=[SQ1])}),
+    Entry("log", np.log, grid(ONE, "pos"),  # the course's name of ln_op
+          kinds={"log_exp": Kind(same, lambda b, s: b[0] if b[0] <= 3 else math.inf, pre=[EXP])}),
+    Entry("sqrt", np.sqrt, grid(ONE, "pos"), second=[Second(ad.sqrt_op, [(2, 3)], ["pos"])],
+          kinds={"sqrt_sq1": Kind(same, lambda b, s: math.sqrt(b[0] ** 2 + 1), pre=[SQ1])}),
+    Entry("tanh", np.tanh, grid(ONE, "any"), second=[Second(ad.tanh_op, [(2, 3)], ["any"])],
+          kinds={"tanh": Kind(same, lambda b, s: 1.0)}),
+    Entry("sigmoid", lambda x: 1 / (1 + np.exp(-x)), grid(ONE, "any"),
+          second=[Second(ad.sigmoid_op, [(2, 3)], ["any"])],
+          kinds={"sigmoid": Kind(same, lambda b, s: 1.0)}),
+    Entry("relu", lambda x: np.maximum(x, 0), grid(ONE, "nonzero"),
+          second=[Second(lambda a: ad.relu_op(a) * a, [(5,)], ["nonzero"])],
+          kinds={"relu": Kind(same, lambda b, s: b[0], kink=True)}),
+    Entry("abs", np.abs, grid(ONE, "nonzero"),
+          second=[Second(lambda a: ad.abs_op(a) * a, [(5,)], ["nonzero"])],
+          kinds={"abs": Kind(same, lambda b, s: b[0], kink=True)}),
+    # Not in random graphs: at a jump, the backends' last-bit differences near 0 would show.
+    Entry("sign", np.sign, grid(ONE, "nonzero"), zero_grads=(0,),
+          second=[Second(lambda a: ad.sign_op(a) * a * a, [(5,)], ["nonzero"])]),
+    Entry("sin", np.sin, grid(ONE, "any"), second=[Second(ad.sin_op, [(4,)], ["any"])],
+          kinds={"sin": Kind(same, lambda b, s: min(b[0], 1.0))}),
+    Entry("cos", np.cos, grid(ONE, "any"), second=[Second(ad.cos_op, [(4,)], ["any"])],
+          kinds={"cos": Kind(same, lambda b, s: 1.0)}),
+
+    # with a scalar constant: the ops, their operators (reflected ones, numpy scalars)
+    Entry("add_byconst", lambda x, c: x + c, grid(ONE, "any", params=[(1.5,)]),
+          spellings={"operator": lambda x, c: x + c, "reflected": lambda x, c: c + x},
+          kinds={"add_c": Kind(same, lambda b, s, c: b[0] + abs(c), CONSTS, "operator"),
+                 "radd_c": Kind(same, lambda b, s, c: b[0] + abs(c), CONSTS, "reflected")}),
+    Entry("sub_byconst", lambda x, c: x - c, grid(ONE, "any", params=[(1.5,)]),
+          spellings={"operator": lambda x, c: x - c},
+          kinds={"sub_c": Kind(same, lambda b, s, c: b[0] + abs(c), CONSTS, "operator")}),
+    Entry("rsub_byconst", lambda x, c: c - x, grid(ONE, "any", params=[(1.5,)]),
+          spellings={"operator": lambda x, c: c - x},
+          kinds={"rsub_c": Kind(same, lambda b, s, c: b[0] + abs(c), CONSTS, "operator")}),
+    Entry("mul_byconst", lambda x, c: x * c, grid(ONE, "any", params=[(-2.5,)]),
+          spellings={"operator": lambda x, c: x * c, "reflected": lambda x, c: c * x,
+                     "numpy": lambda x, c: np.float64(c) * x},
+          kinds={"mul_c": Kind(same, lambda b, s, c: b[0] * abs(c), CONSTS, "operator"),
+                 "rmul_np": Kind(same, lambda b, s, c: b[0] * abs(c), CONSTS, "numpy")}),
+    Entry("div_byconst", lambda x, c: x / c, grid(ONE, "any", params=[(3.0,)]),
+          spellings={"operator": lambda x, c: x / c},
+          kinds={"div_c": Kind(same, lambda b, s, c: b[0] / abs(c), CONSTS, "operator")}),
+    Entry("rdiv_byconst", lambda x, c: c / x, grid(ONE, "nonzero", params=[(2.0,)]),
+          spellings={"operator": lambda x, c: c / x},
+          second=[Second(lambda a: 2.0 / a, [(3,)], ["nonzero"])],
+          kinds={"rdiv_sq1": Kind(same, lambda b, s, c: abs(c), CONSTS, "operator", pre=[SQ1])}),
+    Entry("pow_byconst", lambda x, c: x ** float(c), POWERS,
+          spellings={"operator": lambda x, c: x ** c},
+          second=[Second(lambda a: a ** 3, [(4,)], ["any"]),
+                  Second(lambda a: ad.pow_byconst_op(a, 0.5), [(4,)], ["pos"]),
+                  Second(lambda a: ad.pow_byconst_op(a, -1.5), [(4,)], ["pos"])],
+          kinds={"pow_int": Kind(same, lambda b, s, c: b[0] ** c, st.sampled_from([(2,), (3,)])),
+                 "pow_sq1": Kind(same, lambda b, s, c: (b[0] ** 2 + 1) ** max(c, 0),
+                                 st.sampled_from([(0.5,), (-1.5,), (1.5,)]), "operator", pre=[SQ1])}),
+
+    # elementwise binary ops, numpy broadcasting
+    Entry("add", np.add, grid(PAIRS, "any", "any"), spellings={"operator": lambda a, b: a + b},
+          # with sub, mul and div
+          second=[Second(lambda a, b: (a - b) * (a + b) / (b * b + 1), [(4, 1), (1, 3)], ["any", "any"])],
+          kinds={"add": Kind(bcast, lambda b, s: b[0] + b[1], spelling="operator"),
+                 "add_op": Kind(bcast, lambda b, s: b[0] + b[1])}),
+    Entry("sub", np.subtract, grid(PAIRS, "any", "any"), spellings={"operator": lambda a, b: a - b},
+          kinds={"sub": Kind(bcast, lambda b, s: b[0] + b[1], spelling="operator")}),
+    Entry("mul", np.multiply, grid(PAIRS, "any", "any"), spellings={"operator": lambda a, b: a * b},
+          second=[Second(lambda a, b: a * b * a, [(3, 4), (4,)], ["any", "any"])],
+          kinds={"mul": Kind(bcast, lambda b, s: b[0] * b[1], spelling="operator"),
+                 "mul_op": Kind(bcast, lambda b, s: b[0] * b[1])}),
+    Entry("div", np.divide, grid(PAIRS, "any", "nonzero"), spellings={"operator": lambda a, b: a / b},
+          second=[Second(lambda a, b: a / b, [(3,), (3,)], ["any", "nonzero"])],
+          kinds={"div_sq1": Kind(bcast, lambda b, s: b[0], spelling="operator", pre=[None, SQ1])}),
+    # relu's gradient: x only places the kink
+    Entry("relu_grad", lambda x, g: np.where(x > 0, g, 0.0), grid(SAME_PAIRS, "nonzero", "any"),
+          zero_grads=(0,)),
+
+    # shape ops and reductions; the inputs after the first only lend their shapes
+    Entry("broadcast_to", lambda a, b: np.broadcast_to(a, b.shape), grid(BROADCAST_TO, "any", "any"),
+          zero_grads=(1,),
+          second=[Second(lambda a, b: ad.broadcast_to_op(a * a, b) * b, [(3,), (2, 3)], ["any", "any"])],
+          kinds={"broadcast_to": Kind(bcast_to_shape, lambda b, s: b[0])}),
+    Entry("sum_to", lambda a, b: np_sum_to(a, b.shape), grid([(b, a) for a, b in BROADCAST_TO], "any", "any"),
+          zero_grads=(1,)),
+    Entry("reshape_like", lambda x, y: np.reshape(x, y.shape),
+          grid([((3, 4), (2, 6)), ((6,), (2, 3)), ((), (1, 1)), ((2, 3, 4), (24,))], "any", "any"),
+          zero_grads=(1,)),
+    Entry("reduce_sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+          REDUCE,
+          second=[Second(lambda a: ad.reduce_sum_op(a * a, axis=-1) * ad.reduce_sum_op(a),
+                         [(2, 3)], ["any"])],
+          kinds={"sum": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0] * count(s[0], axis), AXES)}),
+    Entry("reduce_mean", lambda x, axis=None, keepdims=False: np.mean(x, axis=axis, keepdims=keepdims),
+          REDUCE,
+          second=[Second(lambda a: ad.reduce_mean_op(a * a, axis=0, keepdims=True) * a, [(3, 2)], ["any"])],
+          kinds={"mean": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES)}),
+    # the gradient of a reduction
+    Entry("unreduce", np_unreduce, UNREDUCE, build=_unreduce, zero_grads=(1,)),
+
+    # matmul
+    Entry("matmul", np_matmul, [Variant((ta, tb), (a, b), ("any", "any")) for a, b, ta, tb in MATMUL],
+          second=[Second(lambda a, b: ad.matmul_op(ad.matmul_op(a, b), a, trans_B=True),
+                         [(2, 3), (3, 3)], ["any", "any"]),
+                  Second(lambda a, b: ad.matmul_op(a * a, b, trans_A=True, trans_B=True),
+                         [(3, 2), (4, 3)], ["any", "any"]),
+                  Second(lambda a, b: ad.matmul_op(a, b) * ad.matmul_op(b, a, trans_A=True),
+                         [(3,), (3, 3)], ["any", "any"])],
+          kinds={"mm_self": Kind(mm_self_shape, mm_self_bound, rank_param, arity=1,
+                                 build=mm_self, numpy=np_mm_self),
+                 "mm_pair": Kind(mm_pair_shape, mm_pair_bound, rank_param, arity=2,
+                                 build=mm_pair, numpy=np_mm_pair)}),
+    # how matmul's gradient views vectors as matrices
+    Entry("as_matrix", np_as_matrix, AS_MATRIX, build=_as_matrix, zero_grads=(1, 2)),
+
+    # softmax family (last axis)
+    Entry("softmax", np_softmax, grid([(s,) for s in LAST_AXIS], ["any", "wide"]), check=rows_sum_to_1,
+          second=[Second(ad.softmax_op, [(2, 3)], ["any"])],
+          kinds={"softmax": Kind(nonscalar, lambda b, s: 1.0)}),
+    Entry("log_softmax", np_log_softmax, grid([(s,) for s in LAST_AXIS], ["any", "wide"]),
+          second=[Second(ad.log_softmax_op, [(2, 3)], ["any"])],
+          kinds={"log_softmax": Kind(nonscalar, lambda b, s: 2 * b[0] + math.log(s[0][-1]))}),
+    # The logits' gradient is the true derivative for any labels, summing to 1 or not.
+    Entry("softmax_cross_entropy", np_softmax_cross_entropy,
+          grid([(s, s) for s in LAST_AXIS], ["any", "wide"], ["prob", "onehot", "any", "unit"]),
+          check=sce_gradients_in_closed_form,
+          second=[Second(ad.softmax_cross_entropy_op, [(2, 3), (2, 3)], ["any", "unit"]),
+                  Second(lambda a, b: ad.softmax_cross_entropy_op(a * b, b), [(4,), (4,)], ["any", "unit"])],
+          kinds={"sce": Kind(sce_shape, lambda b, s: 2 * b[0] + math.log(s[0][-1]), pre=[None, SOFTMAX])}),
+    # the gradient of softmax_cross_entropy: g / rows of Z
+    Entry("per_row", lambda g, z: g / math.prod(z.shape[:-1]),
+          grid([((), (3, 4)), ((), (5,)), ((), (2, 3, 4)), ((2,), (2, 3))], "any", "any"),
+          zero_grads=(1,)),
+]
