@@ -43,7 +43,7 @@ def test_random_graphs_same_bits_on_1_2_and_3_threads(spec, seed, size, dtype):
     # base shapes have at most 12 elements; stretch them below, around and above the cut
     factors = {"below": (40, 5, 2), "around": (100, 30, 3), "above": (301, 41, 3)}[size]
     spec = scaled(spec, factors)
-    xs, nodes = build_graph(ad, spec)
+    xs, nodes = build_graph(spec)
     out = nodes[-1]
     grads = ad.gradients(ad.reduce_sum_op(out), xs)
     rng = np.random.default_rng(seed)
