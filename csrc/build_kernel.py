@@ -23,7 +23,7 @@ typedef struct {
     int32_t op; int32_t dtype; int32_t out; int32_t a; int32_t b; int32_t ndim;
     int64_t shape[...]; int64_t sa[...]; int64_t sb[...]; int64_t so[...];
     int64_t n; int64_t m; int64_t k; int32_t trans_a; int32_t trans_b; double c;
-    int32_t group; ...;
+    int32_t group; int32_t fast; ...;
 } fa_instr;
 typedef struct { int32_t threads; int32_t interruptible; int64_t *ns; ...; } fa_opts;
 extern const char *const fa_opcode_names[];
@@ -31,7 +31,7 @@ extern const char *const fa_opcode_kinds[];
 extern const int fa_num_opcodes;
 extern const int fa_maxdim;
 extern const int fa_block;
-int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
+int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);
 int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
@@ -44,6 +44,7 @@ typedef struct { int32_t slot; int32_t kind; int32_t by_step; int64_t stride; in
                  const char *base; ...; } fa_stream;
 typedef struct { const fa_instr *prog; int64_t n_instr; char **slots; int32_t n_streams;
                  const fa_stream *streams; const int64_t *order; int64_t batch;
+                 int64_t epoch_steps;
                  int32_t loss_slot; int32_t loss_f64; int32_t interruptible;
                  fa_opts run_opts; ...; } fa_train_job;
 int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, int64_t global_first,

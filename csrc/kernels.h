@@ -85,6 +85,25 @@ FA_CLONES static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
     }
 }
 
+/* One element of a UNARY or CONST op that needs no loop (kinds.h: FAST_UN1), as the
+ * loops above compute it. */
+static inline T SFX(elem1)(int op, T x, T c)
+{
+    switch (op) {
+    case FA_NEG:          return -x;
+    case FA_SQRT:         return MATH(sqrt)(x);
+    case FA_RELU:         return x > 0 || x != x ? x : 0;
+    case FA_ABS:          return MATH(fabs)(x);
+    case FA_SIGN:         return x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x;
+    case FA_ADD_BYCONST:  return x + c;
+    case FA_SUB_BYCONST:  return x - c;
+    case FA_RSUB_BYCONST: return c - x;
+    case FA_MUL_BYCONST:  return x * c;
+    case FA_DIV_BYCONST:  return x / c;
+    default:              return c / x;  /* FA_RDIV_BYCONST */
+    }
+}
+
 /* One row of a broadcasting binary op: x = a[i*sa], y = b[i*sb], out[i*so] = EXPR.
  * The stride-1 and broadcast-scalar cases get loops the compiler vectorises. */
 #define BINARY_ROW(EXPR)                                                          \

@@ -12,6 +12,59 @@ static const unsigned char kind_of[] = {
 #undef FA_KIND
 };
 
+/* Elements per chunk; an instruction or group is cut into chunks (csrc/run.c) when it
+ * has at least two chunks' worth. */
+#define FA_CHUNK (1 << 14)
+
+/* How fa_run runs a validated instruction (fa_instr.fast, set by fa_validate). */
+enum fa_fast {
+    FAST_GENERAL = 0,  /* a group, or big enough to be cut into chunks */
+    FAST_SMALL,        /* straight to its kernel */
+    FAST_BIN1,         /* a BINARY over one element */
+    FAST_UN1,          /* a UNARY or CONST over one element that needs no math loop */
+};
+
+/* Whether an instruction (not a group) is too small to cut into chunks. */
+static inline int small_instr(const fa_instr *ins)
+{
+    switch (kind_of[ins->op]) {
+    case K_UNARY: case K_CONST: case K_FILL:
+        return ins->n < 2 * FA_CHUNK;
+    case K_ROWS:
+        return ins->m * ins->n < 2 * FA_CHUNK;
+    case K_MATMUL:
+        return 1;
+    default: {
+        int64_t size = 1;
+        for (int d = 0; d < ins->ndim; d++)
+            size *= ins->shape[d];
+        return size < 2 * FA_CHUNK;
+    }
+    }
+}
+
+static inline int32_t fast_kind(const fa_instr *ins)
+{
+    if (ins->group > 1 || !small_instr(ins))
+        return FAST_GENERAL;
+    if ((kind_of[ins->op] == K_UNARY || kind_of[ins->op] == K_CONST) && ins->n == 1) {
+        switch (ins->op) {
+        case FA_NEG: case FA_SQRT: case FA_RELU: case FA_ABS: case FA_SIGN:
+        case FA_ADD_BYCONST: case FA_SUB_BYCONST: case FA_RSUB_BYCONST:
+        case FA_MUL_BYCONST: case FA_DIV_BYCONST: case FA_RDIV_BYCONST:
+            return FAST_UN1;
+        }
+    }
+    if (kind_of[ins->op] == K_BINARY) {
+        int64_t size = 1;
+        for (int d = 0; d < ins->ndim; d++)
+            size *= ins->shape[d];
+        if (size == 1)
+            return FAST_BIN1;
+    }
+    return FAST_SMALL;
+}
+
 /* The number of elements a (validated) group member computes. */
 static inline int64_t group_elements(const fa_instr *ins)
 {

@@ -137,8 +137,6 @@ typedef struct {
     void *sums;         /* CUT_TREE: one partial sum per leaf */
 } cut_job;
 
-/* Elements per chunk; an instruction is cut when it has at least two chunks' worth. */
-#define FA_CHUNK (1 << 14)
 
 static void run_chunk(void *ctx, int64_t c)
 {
@@ -284,36 +282,15 @@ static void run_tree(cut_job *job, int threads)
     free(job->sums);
 }
 
-/* Elements an instruction (or the group it starts) computes, roughly: what decides
- * whether it is cut into chunks. */
-static int64_t elements(const fa_instr *ins)
+static inline void run_whole(const fa_instr *ins, char *const *slots)
 {
-    if (ins->group > 1)
-        return group_elements(ins);
-    switch (kind_of[ins->op]) {
-    case K_UNARY: case K_CONST: case K_FILL:
-        return ins->n;
-    case K_ROWS:
-        return ins->m * ins->n;
-    case K_MATMUL:
-        return 0;
-    default: {
-        int64_t size = 1;
-        for (int d = 0; d < ins->ndim; d++)
-            size *= ins->shape[d];
-        return size;
-    }
-    }
+    execute(ins, ins->a >= 0 ? slots[ins->a] : NULL, ins->b >= 0 ? slots[ins->b] : NULL,
+            slots[ins->out]);
 }
 
 /* Runs one instruction (or the group it starts). */
 static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts)
 {
-    if (elements(ins) < 2 * FA_CHUNK && ins->group <= 1) {  /* small: straight to the kernel */
-        execute(ins, ins->a >= 0 ? slots[ins->a] : NULL, ins->b >= 0 ? slots[ins->b] : NULL,
-                slots[ins->out]);
-        return;
-    }
     cut_job job = {.ins = ins, .slots = slots, .opts = opts};
     const int threads = opts->threads;
     if (!plan_cut(ins, &job)) {
@@ -324,8 +301,7 @@ static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts
                 run_group_f32(ins, slots, 0, group_elements(ins));
             return;
         }
-        execute(ins, ins->a >= 0 ? slots[ins->a] : NULL, ins->b >= 0 ? slots[ins->b] : NULL,
-                slots[ins->out]);
+        run_whole(ins, slots);
         return;
     }
     if (kind_of[ins->op] == K_SUM && ins->group <= 1)
@@ -355,6 +331,26 @@ int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
         if (stopped(opts))
             return 1;
         const fa_instr *ins = &prog[i];
+        if (ins->fast && !opts->ns) {  /* small programs: all of them */
+            if (ins->fast == FAST_UN1) {
+                char *o = slots[ins->out];
+                const char *a = slots[ins->a];
+                if (ins->dtype == FA_F64)
+                    *(double *)o = elem1_f64(ins->op, *(const double *)a, ins->c);
+                else
+                    *(float *)o = elem1_f32(ins->op, *(const float *)a, (float)ins->c);
+            } else if (ins->fast == FAST_BIN1) {
+                char *o = slots[ins->out];
+                const char *a = slots[ins->a], *b = slots[ins->b];
+                if (ins->dtype == FA_F64)
+                    *(double *)o = binary1_f64(ins->op, *(const double *)a, *(const double *)b);
+                else
+                    *(float *)o = binary1_f32(ins->op, *(const float *)a, *(const float *)b);
+            } else {
+                run_whole(ins, slots);
+            }
+            continue;
+        }
         /* a group that starts here but ends past `end` runs one instruction at a time */
         fa_instr single;
         if (ins->group > 1 && ins->group > end - i) {

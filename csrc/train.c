@@ -14,7 +14,7 @@ static int64_t stream_index(const fa_stream *s, const fa_train_job *job, int64_t
 {
     if (s->by_step)
         return global;
-    const int64_t i = k * job->batch + j;
+    const int64_t i = (job->epoch_steps ? k % job->epoch_steps : k) * job->batch + j;
     return job->order ? job->order[i] : i;
 }
 

@@ -31,14 +31,17 @@ typedef struct {
     const fa_stream *streams;
     const int64_t *order;  /* the epoch's sample order; NULL: 0, 1, 2, ... */
     int64_t batch;         /* samples a step */
+    int64_t epoch_steps;   /* > 0: steps of an epoch, and step k reads the samples of step
+                            * k % epoch_steps (epochs in one call; then order is NULL) */
     int32_t loss_slot;     /* the loss: a 0-d value of the program */
     int32_t loss_f64;      /* its dtype is float64 (else float32) */
     int32_t interruptible; /* stop between steps after a SIGINT (fa_sigint_begin) */
     fa_opts run_opts;      /* how each step runs */
 } fa_train_job;
 
-/* Runs steps [first, first + count) of an epoch: step k reads samples k*batch ..
- * k*batch + batch - 1 (through `order`), and rows global_first + (k - first) of
+/* Runs steps [first, first + count) of an epoch (or of epochs, with epoch_steps): step k
+ * reads samples k*batch .. k*batch + batch - 1 (through `order`), and rows
+ * global_first + (k - first) of
  * by_step streams; its loss goes to history[k - first].  Returns the steps run: fewer
  * than `count` when a SIGINT stopped it between two steps. */
 int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, int64_t global_first,

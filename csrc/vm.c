@@ -182,7 +182,7 @@ static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n)
     }
 }
 
-int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
+int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad)
 {
     for (int32_t s = 0; s < n_slots; s++)
@@ -210,6 +210,8 @@ int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes
             return E_GROUP;
         }
     }
+    for (int64_t i = 0; i < n_instr; i++)
+        prog[i].fast = fast_kind(&prog[i]);
     *bad = -1;
     return E_OK;
 }

@@ -33,6 +33,8 @@ typedef struct {
     double c;                     /* CONST/FILL */
     int32_t group;                /* > 1 on the first of that many elementwise instructions
                                    * run block by block (see fa_run); else 0 */
+    int32_t fast;                 /* how fa_run runs it: set by fa_validate (any value the
+                                   * program comes with is replaced) */
 } fa_instr;
 
 /* Elements per block when a group runs block by block: a group's live blocks stay in
@@ -45,9 +47,10 @@ extern const int fa_num_opcodes;
 extern const int fa_maxdim;
 extern const int fa_block;
 
-/* Checks every instruction against the slot sizes (bytes).  Returns 0 when the program
- * is safe to run, else an error code (fa_error_message) and the instruction in *bad. */
-int fa_validate(const fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
+/* Checks every instruction against the slot sizes (bytes) and sets its `fast` field.
+ * Returns 0 when the program is safe to run, else an error code (fa_error_message) and
+ * the instruction in *bad. */
+int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);
 

@@ -68,10 +68,23 @@ def test_constant_subgraphs_fold_into_one_fill():
     text = program(nodes, feed)
     assert "folded" in text and "folded to 0.5" in text and "folded to 1.0" in text
     ops = [line.split()[1] for line in instructions(text)]
-    assert "ADD_BYCONST" not in ops and "DIV_BYCONST" not in ops and "EXP" not in ops
-    assert "SUM" not in ops  # folded too: the sum of 1001 copies of 0.1, np.sum's bits
+    # x * 0.5 and x + total by constants; the fill of exp(0) = 1.0, an output; no SUM:
+    # the sum of 1001 copies of 0.1 folded too, to np.sum's bits
+    assert ops == ["MUL_BYCONST", "ADD_BYCONST", "FILL"], ops
     check_results(nodes, feed)
     assert ad.Executor([total]).run(feed)[0] == np.sum(np.full(1001, 0.1))
+
+
+def test_binary_ops_of_a_constant_become_by_constant_ops():
+    x = ad.Variable("x")
+    c = ad.oneslike_op(x) * 2.5  # a constant of x's shape and dtype
+    nodes = [c - x, x / c, c / x, x * c + c]
+    feed = {x: SPECIAL}
+    text = program(nodes, feed)
+    assert "by constants 5" in text, text
+    ops = [line.split()[1] for line in instructions(text)]
+    assert ops == ["RSUB_BYCONST", "DIV_BYCONST", "RDIV_BYCONST", "MUL_BYCONST", "ADD_BYCONST"]
+    check_results(nodes, feed)
 
 
 def test_dead_nodes_are_dropped_after_rewriting():

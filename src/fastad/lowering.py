@@ -16,6 +16,7 @@ from .simplify import Simplified, simplify
 
 DTYPE_CODE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 LARGE_OUTPUT = 1 << 16  # bytes; larger outputs are written straight into a fresh array
+HOISTED = 1 << 16       # bytes; smaller constants are written once per arena, not per run
 
 
 class Value:
@@ -88,6 +89,7 @@ class Lowering:
         self.kind_of = {opcodes[name]: kind for name, kind in kinds.items()}
         self.kind_of_name = kinds
         self.storages, self.steps, self.values = [], [], {}
+        self.constants = []  # (storage, value): written once, when a workspace is made
         self.specs = specs
         targets = {t for t, _ in assign}  # fed buffers the program writes: never arena cells
         for node in schedule.feeds:
@@ -98,9 +100,10 @@ class Lowering:
         needed = [*eval_nodes, *(node for _, node in assign)]
         self.simple = (simplify(schedule.steps, specs, needed, evaluate) if evaluate
                        else Simplified(schedule.steps, {}, {}))
+        outputs = {self.simple.resolve(n) for n in eval_nodes}
         for node in self.simple.steps:
             if node in self.simple.const:
-                self.constant(node, self.simple.const[node])
+                self.constant(node, self.simple.const[node], node in outputs)
             else:
                 self.lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
@@ -151,13 +154,38 @@ class Lowering:
         for target, node in pairs:
             value = self.values[self.simple.resolve(node)]
             value = self.cast(node, value, self.values[target].dtype)  # as `p -= ...` keeps p's
-            if value.storage.kind in ("feed", "scalar"):
+            if self.retarget(value, self.values[target]):
+                continue
+            if value.storage.kind in ("feed", "scalar", "const"):
                 aside = Value(value.shape, value.dtype, self.storage(value.shape, value.dtype))
                 self.emit_copy(node, value, aside)
                 value = aside
             sources.append((target, node, value))
         for target, node, value in sources:
             self.emit_copy(node, value, self.values[target])
+
+    def retarget(self, value, target):
+        """Has the instruction computing `value` write it straight into `target` (saving
+        the copy), when that is safe: an elementwise instruction whose output has the
+        target's layout, nothing else reads the value, and nothing after it touches the
+        target."""
+        st, dst = value.storage, target.storage
+        if st.kind != "temp" or value.shape != target.shape or value.dtype != target.dtype:
+            return False
+        writer = next((i for i in range(len(self.steps) - 1, -1, -1)
+                       if self.steps[i].out is st), None)
+        if writer is None or not isinstance(self.steps[writer], Instr):
+            return False
+        ins = self.steps[writer]
+        if self.kind_of[ins.opcode] not in ("UNARY", "CONST", "BINARY", "COPY"):
+            return False
+        if any(st in step.reads for step in self.steps if step is not ins):
+            return False
+        if any(dst in step.reads or step.out is dst for step in self.steps[writer + 1:]):
+            return False
+        ins.out, ins.inplace = dst, []
+        st.kind = "unused"  # no instruction touches it now: it gets no memory
+        return True
 
     def form_groups(self):
         """Marks runs of elementwise instructions over the same n > block elements and
@@ -259,10 +287,15 @@ class Lowering:
         self.emit(node, node.op.native, dtype, out, a, b,
                   inplace=[v for v in (a, b) if v.shape == shape], **fields)
 
-    def constant(self, node, value):
-        """A folded node (fastad.simplify): a FILL with its uniform value."""
+    def constant(self, node, value, output):
+        """A folded node (fastad.simplify): a buffer written once with its uniform value
+        when a workspace is made; an output or a big one, a FILL in every run."""
         out = self.new_value(node)
-        self.emit(node, "FILL", out.dtype, out, n=math.prod(out.shape), c=value)
+        if output or out.storage.nbytes >= HOISTED:
+            self.emit(node, "FILL", out.dtype, out, n=math.prod(out.shape), c=value)
+        else:
+            out.storage.kind = "const"
+            self.constants.append((out, value))
 
     def fill(self, node, ins):
         out = self.new_value(node)

@@ -12,8 +12,9 @@ class Storage:
     """One buffer of a lowered program; it becomes one slot of the VM.
 
     kind: "feed" (the caller's array), "scalar" (a 0-d feed, whose value is stored in
-    the arena), "temp" (arena, reusable), "output" (arena, copied out after the run) or
-    "fresh" (a new array per run, for large outputs)."""
+    the arena), "const" (arena, a constant written once when the arena is made), "temp"
+    (arena, reusable), "output" (arena, copied out after the run), "fresh" (a new
+    array per run, for large outputs) or "unused" (no instruction touches it)."""
     __slots__ = ("index", "nbytes", "kind", "offset", "capacity")
 
     def __init__(self, index, nbytes, kind):
@@ -23,7 +24,7 @@ class Storage:
 
     @property
     def in_arena(self):
-        return self.kind in ("temp", "output", "scalar")
+        return self.kind in ("temp", "output", "scalar", "const")
 
 
 def plan_memory(storages, steps, groups=()):
@@ -31,7 +32,8 @@ def plan_memory(storages, steps, groups=()):
 
     `steps` is the program in order; each has `.out` (the storage it writes),
     `.reads` (storages it reads) and `.inplace` (reads it may overwrite).  0-d feeds
-    are written before the run starts, so they get their cells first.
+    are written before the run starts and constants before the first run, so both get
+    their cells first, for good.
 
     `groups` are (start, end, whole) step ranges the VM runs block by block.  There a
     buffer of `whole` bytes is read and written at the same positions by every member,
@@ -63,7 +65,7 @@ def plan_memory(storages, steps, groups=()):
             s.offset, top = top, top + s.capacity
 
     for s in storages:
-        if s.kind == "scalar":
+        if s.kind in ("scalar", "const"):
             allocate(s)
     for i, step in enumerate(steps):
         out = step.out

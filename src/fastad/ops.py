@@ -90,12 +90,14 @@ def tangent_terms(rules, inputs, node, tangents):
 class BinaryOp(Op):
     """`a <symbol> b` with numpy broadcasting; `vjp(a, b, y, g)` gives the partials,
     `jvp` is one `(a, b, y, t) -> term` per input.  `neutral` = (l, r): `l <symbol> b`
-    is b and `a <symbol> r` is a, bit for bit (None: no such value)."""
+    is b and `a <symbol> r` is a, bit for bit (None: no such value).  `byconst` = (l, r):
+    the ConstOps computing `c <symbol> b` as l(b, c) and `a <symbol> c` as r(a, c)."""
 
     def __init__(self, name, symbol, fn, vjp, jvp, native=None, commutative=False,
-                 neutral=(None, None)):
+                 neutral=(None, None), byconst=(None, None)):
         self.name, self.symbol, self.fn, self.vjp, self.jvp_terms = name, symbol, fn, vjp, jvp
         self.native, self.commutative, self.neutral = native, commutative, neutral
+        self.byconst = byconst
 
     def __call__(self, a, b):
         return Node(self, [a, b], f"({a}{self.symbol}{b})")
@@ -164,20 +166,6 @@ class UnaryOp(Op):
         return shapes[0], dtypes[0]
 
 
-add_op = BinaryOp("add", "+", np.add, vjp=lambda a, b, y, g: (g, g),
-                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t), native="ADD", commutative=True,
-                  neutral=(-0.0, -0.0))
-sub_op = BinaryOp("sub", "-", np.subtract, vjp=lambda a, b, y, g: (g, -g),
-                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t), native="SUB",
-                  neutral=(None, 0.0))
-mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a),
-                  jvp=(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t), native="MUL",
-                  commutative=True, neutral=(1.0, 1.0))
-div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
-                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)), native="DIV",
-                  neutral=(None, 1.0))
-
-
 def power(x, c):
     """`x ** c` as numpy computes it for a Python float `c`: np.sqrt for 0.5, else np.power."""
     return np.sqrt(x) if c == 0.5 else np.power(x, c)
@@ -197,6 +185,20 @@ rdiv_byconst_op = ConstOp("rdiv_byconst", "({c}/{x})", lambda x, c: c / x,
                           lambda x, c, y, g: -(g * y / x), native="RDIV_BYCONST")
 pow_byconst_op = ConstOp("pow_byconst", "({x}**{c})", power,
                          lambda x, c, y, g: g * (x ** (c - 1) * c), native="pow_byconst")
+
+add_op = BinaryOp("add", "+", np.add, vjp=lambda a, b, y, g: (g, g),
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: t), native="ADD", commutative=True,
+                  neutral=(-0.0, -0.0), byconst=(add_byconst_op, add_byconst_op))
+sub_op = BinaryOp("sub", "-", np.subtract, vjp=lambda a, b, y, g: (g, -g),
+                  jvp=(lambda a, b, y, t: t, lambda a, b, y, t: -t), native="SUB",
+                  neutral=(None, 0.0), byconst=(rsub_byconst_op, sub_byconst_op))
+mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a),
+                  jvp=(lambda a, b, y, t: t * b, lambda a, b, y, t: a * t), native="MUL",
+                  commutative=True, neutral=(1.0, 1.0), byconst=(mul_byconst_op, mul_byconst_op))
+div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
+                  jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)), native="DIV",
+                  neutral=(None, 1.0), byconst=(rdiv_byconst_op, div_byconst_op))
+
 
 neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g, native="NEG", involution=True)
 exp_op = UnaryOp("exp", np.exp, lambda x, y, g: g * y, native="EXP")

@@ -7,6 +7,8 @@ written (the same bits):
 - identities from the ops' own facts: `x * 1`, `x / 1`, `x - 0`, `x + (-0.0)` (not
   `x + 0`, which turns -0.0 into 0.0), `-(-x)`, a broadcast, sum or reshape to the
   shape it already has;
+- a binary op with a constant operand becomes its by-constant op (`x * fill(c)` is
+  `x * c`), one instruction instead of a fill and a broadcast;
 - constant folding: a node whose value depends on no fed value (fills such as
   `oneslike_op`, and built-in ops of constants) is computed once, here, by `evaluate`
   (the native VM runs it on arrays of the constants); such values are uniform arrays,
@@ -62,13 +64,15 @@ class Simplifier:
     def __init__(self, steps, specs, eval_nodes, evaluate):
         self.specs, self.evaluate = specs, evaluate
         self.same, self.const, self.seen = {}, {}, {}
-        self.counts = {"common subexpressions": 0, "identities": 0, "folded": 0, "dead": 0}
+        self.counts = {"common subexpressions": 0, "identities": 0, "by constants": 0,
+                       "folded": 0, "dead": 0}
         self.notes = []
+        self.order = []  # the nodes, with rewritten ones in place of theirs
         for node in steps:
             self.visit(node)
-        live = self.live(steps, eval_nodes)
-        self.counts["dead"] = sum(1 for n in steps if n not in live and n not in self.same)
-        self.steps = [n for n in steps if n in live]
+        live = self.live(self.order, eval_nodes)
+        self.counts["dead"] = sum(1 for n in self.order if n not in live and n not in self.same)
+        self.steps = [n for n in self.order if n in live]
 
     def resolve(self, node):
         while node in self.same:
@@ -76,11 +80,12 @@ class Simplifier:
         return node
 
     def visit(self, node):
+        self.order.append(node)
         op = node.op
         if not op.builtin:  # a user op may be impure: never merged, folded or skipped
             return
         ins = [self.resolve(i) for i in node.inputs]
-        if self.fold(node, ins) or self.identity(node, ins):
+        if self.fold(node, ins) or self.identity(node, ins) or self.by_constant(node, ins):
             return
         key = (op, tuple(ins), node.const_attr, tuple(sorted(node.attrs.items(), key=str)))
         try:
@@ -138,6 +143,22 @@ class Simplifier:
         for c in candidates:
             if self.specs[c] == spec:  # the same shape and dtype: no broadcast, no cast
                 self.replace(node, c, "identities", "is")
+                return True
+        return False
+
+    def by_constant(self, node, ins):
+        """`a <op> fill(c)` (or `fill(c) <op> b`) as the op's ConstOp of a (or b)."""
+        op = node.op
+        if not isinstance(op, BinaryOp):
+            return False
+        for side, (x, c) in enumerate(((ins[1], ins[0]), (ins[0], ins[1]))):
+            rewrite = op.byconst[side]
+            if (rewrite is not None and c in self.const and x not in self.const
+                    and self.specs[x] == self.specs[node]):
+                new = rewrite(x, self.const[c])
+                self.specs[new] = self.specs[node]
+                self.replace(node, new, "by constants", "as")
+                self.visit(new)
                 return True
         return False
 

@@ -113,6 +113,7 @@ class Trainer:
                                   threads=threads) if backend == "python" else None
         self._threads = threads
         self._plans = {}  # data signature -> native plan
+        self._loops = {}  # (plan, per sample, gathered) -> NativeLoop
         self.history = History()
 
     # -- the step program ------------------------------------------------------------
@@ -252,22 +253,38 @@ class Trainer:
                 raise ValueError(f"fit: batch_size must be None or a positive integer, not {batch_size!r}")
             if int(epochs) != epochs or epochs < 0:
                 raise ValueError(f"fit: epochs must be a non-negative integer, not {epochs!r}")
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(seed) if shuffle else None
             self.history = history = History()
             chunks, means = [], []
             loop = None
             try:
+                together = self._epochs_together(n, batch_size, shuffle, drop_last, callbacks,
+                                                 progress)
                 for epoch in range(int(epochs)):
                     order = rng.permutation(n) if shuffle else None
                     if loop is None:
                         loop = self._loop(arrays, batch_size, order is not None)
+                    if together and isinstance(loop, NativeLoop):
+                        # every epoch in one run of the kernel's loop, then split
+                        steps = n if batch_size is None else n // batch_size
+                        losses = loop.run(arrays, batch_size, None, steps * int(epochs),
+                                          _NoBar(), epoch_steps=steps)
+                        done = len(losses)
+                        for e in range(0, done, steps):
+                            chunks.append(losses[e:e + steps])
+                            history.steps_per_epoch.append(len(chunks[-1]))
+                            if len(chunks[-1]) == steps:
+                                means.append(chunks[-1].sum() / steps)
+                        if history.interrupted:
+                            raise KeyboardInterrupt
+                        break
                     losses = self._epoch(loop, arrays, n, batch_size, order, drop_last, epoch,
                                          progress)
                     chunks.append(losses)
                     history.steps_per_epoch.append(len(losses))
                     if history.interrupted:
                         raise KeyboardInterrupt
-                    means.append(losses.mean() if len(losses) else math.nan)
+                    means.append(losses.sum() / len(losses) if len(losses) else math.nan)
                     if callbacks:
                         history.losses, history.epoch_means = np.concatenate(chunks), np.array(means)
                         for callback in callbacks:
@@ -275,8 +292,6 @@ class Trainer:
             finally:
                 history.losses = np.concatenate(chunks) if chunks else np.zeros(0)
                 history.epoch_means = np.array(means)
-                if loop is not None:
-                    loop.close()
             return history
         finally:
             self._lock.release()
@@ -293,13 +308,26 @@ class Trainer:
             raise ValueError("fit: the data have no samples")
         return n
 
+    @staticmethod
+    def _epochs_together(n, batch, shuffle, drop_last, callbacks, progress):
+        """Whether all epochs can run in one loop of the kernel: nothing to do between
+        epochs (no shuffle, callbacks, progress bar or partial batch)."""
+        partial = batch is not None and n % batch and not drop_last
+        return not (shuffle or callbacks or partial or _wants_bar(progress))
+
     def _loop(self, arrays, batch, shuffled):
-        """What runs an epoch's full steps: the kernel's loop (NativeLoop), or None for a
-        Python loop (the python backend, or a program with Python steps)."""
+        """What runs an epoch's full steps: the kernel's loop (a NativeLoop, kept for the
+        next fit), or a PythonLoop (the python backend, or a program with Python steps)."""
         first = {k: (v[0] if batch is None else v[:batch]) for k, v in arrays.items()}
-        if self.backend == "python" or self._plan(first).segments is not None:
+        plan = self._plan(first) if self.backend == "native" else None
+        if plan is None or plan.segments is not None:
             return PythonLoop(self)
-        return NativeLoop(self, arrays, batch, shuffled, first)
+        key = (plan, batch is None, shuffled and batch is not None)
+        loop = self._loops.get(key)
+        if loop is None:
+            loop = self._loops[key] = NativeLoop(self, plan, batch, shuffled, first)
+        loop.use(arrays)
+        return loop
 
     def _epoch(self, loop, arrays, n, batch, order, drop_last, epoch, progress):
         """One epoch's losses (fewer when interrupted)."""
@@ -327,7 +355,7 @@ class PythonLoop:
     def __init__(self, trainer):
         self.trainer = trainer
 
-    def run(self, arrays, batch, order, steps, bar):
+    def run(self, arrays, batch, order, steps, bar, epoch_steps=0):
         trainer, out = self.trainer, np.empty(steps)
         for k in range(steps):
             rows = _rows(k, batch, order)
@@ -335,9 +363,6 @@ class PythonLoop:
             trainer.t += 1
             bar.update(1)
         return out
-
-    def close(self):
-        pass
 
 
 def _rows(k, batch, order):
@@ -347,15 +372,36 @@ def _rows(k, batch, order):
     return order[idx] if order is not None else idx
 
 
+def _wants_bar(progress):
+    """progress True, or None with tqdm installed and stderr a terminal."""
+    if progress is None:
+        import importlib.util
+        import sys
+        return importlib.util.find_spec("tqdm") is not None and sys.stderr.isatty()
+    return bool(progress)
+
+
 def _progress(progress, total, desc):
-    if progress is not False:
+    if _wants_bar(progress):
         try:
             from tqdm import tqdm
-            return tqdm(total=total, desc=desc, unit="step", leave=False, disable=None)
         except ImportError:
-            if progress:
-                raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+            raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+        return _Bar(tqdm(total=total, desc=desc, unit="step", leave=False))
     return _NoBar()
+
+
+class _Bar:
+    """A tqdm bar."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def update(self, n=1):
+        self.bar.update(n)
+
+    def close(self):
+        self.bar.close()
 
 
 class _NoBar:
@@ -367,81 +413,84 @@ class _NoBar:
 
 
 class NativeLoop:
-    """Epochs' full steps in the kernel: the job for fa_train (made once a fit), and
-    its chunks."""
+    """Full steps in the kernel: the job for fa_train, made once per step program and
+    batching mode (and kept), given the data of each fit, and run in chunks."""
 
-    def __init__(self, trainer, arrays, batch, shuffled, first):
+    def __init__(self, trainer, plan, batch, shuffled, first):
         lib, ffi = vm.lib, vm.ffi
-        self.trainer = trainer
-        plan = trainer._plan(first)
-        self.plan = plan
-        lr_tables = trainer._lr_values(trainer.t + 1, 1)  # bound once; the streams feed them
-        self.ws = plan.pool.pop() if plan.pool else vm.Workspace(plan)
-        batches = {}  # shuffled mini-batches are gathered into buffers of their own
+        self.trainer, self.plan = trainer, plan
+        self.batch, self.shuffled = batch, shuffled
+        self.ws = vm.Workspace(plan)  # this loop's own, for good
+        lr_tables = trainer._lr_values(trainer.t + 1, 1)
         feeds = {**trainer._values, **{node: t[0] for node, t in lr_tables.items()}}
+        self.batches = {}  # shuffled mini-batches are gathered into buffers of their own
         for node, value in first.items():
             if batch is not None and shuffled:
-                batches[node] = np.empty_like(value)
-                feeds[node] = batches[node]
+                feeds[node] = self.batches[node] = np.empty_like(value)
             else:
                 feeds[node] = value if np.ndim(value) == 0 else np.ascontiguousarray(value)
         if not self.ws.bind(feeds, plan.feed_specs):
             raise RuntimeError("fastad internal error: a training step's feeds don't fit its plan")
         specs = {node: (slot, dtype) for node, _, dtype, slot in plan.feed_specs}
-        self.arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}  # kept alive
-        streams = []
-        for node, arr in self.arrays.items():
-            slot, dtype = specs[node]
-            row = arr.strides[0] if arr.ndim else arr.itemsize
-            if batch is not None and shuffled:
-                kind = lib.FA_STREAM_GATHER
-            elif batch is None and arr.ndim == 1:
-                kind = lib.FA_STREAM_CELL  # one number a sample: a 0-d feed
-            else:
-                kind = lib.FA_STREAM_POINT
-            streams.append({"slot": slot, "kind": kind, "by_step": 0, "stride": row,
-                            "bytes": row, "base": ffi.cast("char *", ffi.from_buffer(arr))})
+        self.data_nodes = list(first)
         self.lr_nodes = list(trainer._lr.values())
-        self.lr_streams = []
-        for node in self.lr_nodes:
-            slot, dtype = specs[node]
-            self.lr_streams.append(len(streams))
-            streams.append({"slot": slot, "kind": lib.FA_STREAM_CELL, "by_step": 1,
-                            "stride": dtype.itemsize, "bytes": dtype.itemsize, "base": ffi.NULL})
-        self.streams = ffi.new("fa_stream[]", max(1, len(streams)))
-        for s, spec in zip(self.streams, streams):
-            for key, val in spec.items():
-                setattr(s, key, val)
+        self.streams = ffi.new("fa_stream[]", max(1, len(self.data_nodes) + len(self.lr_nodes)))
+        for s, node in zip(self.streams, self.data_nodes):
+            s.slot = specs[node][0]
+            if batch is not None and shuffled:
+                s.kind = lib.FA_STREAM_GATHER
+            elif batch is None and np.ndim(first[node]) == 0:
+                s.kind = lib.FA_STREAM_CELL  # one number a sample: a 0-d feed
+            else:
+                s.kind = lib.FA_STREAM_POINT
+        n_data = len(self.data_nodes)
+        for k, node in enumerate(self.lr_nodes):
+            s, (slot, dtype) = self.streams[n_data + k], specs[node]
+            s.slot, s.kind, s.by_step = slot, lib.FA_STREAM_CELL, 1
+            s.stride = s.bytes = dtype.itemsize
         loss_value = plan.copied[0]
         job = self.job = ffi.new("fa_train_job *")
         job.prog, job.n_instr, job.slots = plan.prog, len(plan.instrs), self.ws.slots
-        job.n_streams, job.streams = len(streams), self.streams
+        job.n_streams, job.streams = len(self.data_nodes) + len(self.lr_nodes), self.streams
         job.batch = 1 if batch is None else batch
         job.loss_slot = loss_value.storage.index
         job.loss_f64 = loss_value.dtype == np.float64
-        options = trainer._options_now()
-        job.run_opts.threads = options.threads
+        self.chunk = 1 << 10
 
-    def run(self, arrays, batch, order, steps, bar):
-        lib, ffi, trainer = vm.lib, vm.ffi, self.trainer
+    def use(self, arrays):
+        """Points the streams at this fit's data (kept alive until the next)."""
+        ffi = vm.ffi
+        self.arrays = {node: np.ascontiguousarray(arrays[node]) for node in self.data_nodes}
+        for s, node in zip(self.streams, self.data_nodes):
+            arr = self.arrays[node]
+            s.stride = s.bytes = arr.strides[0]
+            s.base = ffi.cast("char *", ffi.from_buffer(arr))
+
+    def run(self, arrays, batch, order, steps, bar, epoch_steps=0):
+        """`steps` steps; in one call without a progress bar, else in chunks of about
+        CHUNK_S seconds.  Ctrl-C stops it at a step boundary (history.interrupted)."""
+        lib, ffi, trainer, job = vm.lib, vm.ffi, self.trainer, self.job
+        job.epoch_steps = epoch_steps
+        job.run_opts.threads = trainer._options_now().threads
         out = np.empty(steps)
-        done, chunk = 0, getattr(self, "chunk", 64)
+        history = ffi.cast("double *", ffi.from_buffer(out))
+        done, chunk = 0, (self.chunk if isinstance(bar, _Bar) else 1 << 20)
         catching = vm.catches_ctrl_c()
         order = None if order is None else np.ascontiguousarray(order, dtype=np.int64)
-        self.job.order = ffi.NULL if order is None else ffi.cast("int64_t *", ffi.from_buffer(order))
+        job.order = ffi.NULL if order is None else ffi.cast("int64_t *", ffi.from_buffer(order))
         try:
             while done < steps:
                 count = min(chunk, steps - done)
                 tables = trainer._lr_values(trainer.t + 1, count)
-                for index, node in zip(self.lr_streams, self.lr_nodes):
-                    self.streams[index].base = ffi.cast("char *", ffi.from_buffer(tables[node]))
-                self.job.interruptible = catching and lib.fa_sigint_begin() == 0
+                for k, node in enumerate(self.lr_nodes):
+                    self.streams[len(self.data_nodes) + k].base = ffi.cast(
+                        "char *", ffi.from_buffer(tables[node]))
+                job.interruptible = catching and lib.fa_sigint_begin() == 0
                 start = time.perf_counter()
                 try:
-                    ran = lib.fa_train(self.job, done, count, trainer.t + 1,
-                                       ffi.cast("double *", ffi.from_buffer(out)) + done)
+                    ran = lib.fa_train(job, done, count, trainer.t + 1, history + done)
                 finally:
-                    if self.job.interruptible:
+                    if job.interruptible:
                         lib.fa_sigint_end()
                 elapsed = time.perf_counter() - start
                 done += ran
@@ -450,12 +499,8 @@ class NativeLoop:
                 if ran < count:  # Ctrl-C: stop at this step boundary
                     trainer.history.interrupted = True
                     return out[:done]
-                if ran == count:  # aim the next chunk at CHUNK_S
-                    chunk = max(1, min(1 << 20, int(count * CHUNK_S / max(elapsed, 1e-6))))
-            self.chunk = chunk
+                if isinstance(bar, _Bar):  # aim the next chunk at CHUNK_S
+                    chunk = self.chunk = max(1, min(1 << 20, int(count * CHUNK_S / max(elapsed, 1e-6))))
             return out
         finally:
-            self.job.order = ffi.NULL  # `order` dies here
-
-    def close(self):
-        self.plan.pool.append(self.ws)
+            job.order = ffi.NULL  # `order` dies here

@@ -9,6 +9,7 @@ once built; the mutable memory (arena and slot table) lives in a `Workspace`, an
 run takes a workspace of its own from the plan's pool (list pop/append are atomic),
 creating one when all are busy.
 """
+import _signal  # signal.getsignal without its enum conversion (a hot path)
 import ctypes
 import math
 import os
@@ -80,7 +81,7 @@ def catches_ctrl_c():
     """Whether a run here may turn Ctrl-C into KeyboardInterrupt itself: in the main
     thread, while SIGINT has Python's default handler."""
     return (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+            and _signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 
 
 class NativeVM:
@@ -156,6 +157,7 @@ class Plan:
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
         self.arena_storages = [s for s in low.storages if s.in_arena]
+        self.constants = low.constants
         self.instrs = [s for s in low.steps if isinstance(s, Instr)]
         self.prog = self.assemble(self.instrs, self.slot_bytes)
         # native ranges and Python steps in program order; None when all is native
@@ -178,6 +180,9 @@ class Plan:
         """The program as text: one line per instruction or Python step."""
         lines = [f"# {len(self.instrs)} instructions, {len(self.slot_bytes)} slots, "
                  f"arena {self.arena_bytes} bytes"]
+        if self.constants:
+            lines.append("# constants, written once: " + ", ".join(
+                f"s{v.storage.index} = {c!r}" for v, c in self.constants))
         done = [f"{k} {v}" for k, v in self.rewrites.counts.items() if v]
         if done:
             lines.append(f"# simplified: {', '.join(done)}")
@@ -351,9 +356,14 @@ class Workspace:
         self.scalar_ptrs = [  # typed pointers to the 0-d feeds' arena cells
             ffi.cast("double *" if dtype == np.float64 else "float *", self.slots[slot])
             if slot in cells else None for _, shape, dtype, slot in plan.feed_specs]
-        self.out_views = [
-            self.arena[pad + v.storage.offset: pad + v.storage.offset + v.storage.nbytes]
-            .view(v.dtype).reshape(v.shape) for v in plan.copied]
+        self.out_views = [self.view(v, pad) for v in plan.copied]
+        for value, c in plan.constants:
+            self.view(value, pad)[...] = c
+
+    def view(self, value, pad):
+        """`value`'s place in the arena, as an array."""
+        at = pad + value.storage.offset
+        return self.arena[at:at + value.storage.nbytes].view(value.dtype).reshape(value.shape)
 
     def bind(self, feed_dict, feed_specs):
         """Puts the feeds in place; False when a feed is missing or its shape, dtype or
