@@ -47,8 +47,7 @@ typedef struct { const fa_instr *prog; int64_t n_instr; char **slots; int32_t n_
                  int64_t epoch_steps;
                  int32_t loss_slot; int32_t loss_f64; int32_t interruptible;
                  fa_opts run_opts; ...; } fa_train_job;
-int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, int64_t global_first,
-                 double *history);
+int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, double *history);
 void fa_set_blas_threads(int n);
 extern const char *const fa_loop_names[];
 extern const int fa_num_loops;

@@ -18,7 +18,8 @@ enum {
 typedef struct {
     int32_t slot;          /* the placeholder's slot */
     int32_t kind;          /* FA_STREAM_* */
-    int32_t by_step;       /* row i is the step's number (schedules), not its sample */
+    int32_t by_step;       /* row i is the step's number in the call (a schedule's table
+                            * for the call's steps), not its sample */
     int64_t stride, bytes;
     const char *base;
 } fa_stream;
@@ -40,11 +41,9 @@ typedef struct {
 } fa_train_job;
 
 /* Runs steps [first, first + count) of an epoch (or of epochs, with epoch_steps): step k
- * reads samples k*batch .. k*batch + batch - 1 (through `order`), and rows
- * global_first + (k - first) of
+ * reads samples k*batch .. k*batch + batch - 1 (through `order`) and row k - first of
  * by_step streams; its loss goes to history[k - first].  Returns the steps run: fewer
  * than `count` when a SIGINT stopped it between two steps. */
-int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, int64_t global_first,
-                 double *history);
+int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, double *history);
 
 #endif

@@ -488,7 +488,7 @@ class NativeLoop:
                 job.interruptible = catching and lib.fa_sigint_begin() == 0
                 start = time.perf_counter()
                 try:
-                    ran = lib.fa_train(job, done, count, trainer.t + 1, history + done)
+                    ran = lib.fa_train(job, done, count, history + done)
                 finally:
                     if job.interruptible:
                         lib.fa_sigint_end()
