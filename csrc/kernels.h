@@ -55,6 +55,21 @@ FA_CLONES static void SFX(sigmoid)(const T *a, T *o, int64_t n)
     }
 }
 
+/* -np.logaddexp(0, -x), block by block */
+static void SFX(log_sigmoid)(const T *a, T *o, int64_t n)
+{
+    T t[FA_BLOCK];
+    const T zero = 0;
+    for (int64_t at = 0; at < n; at += FA_BLOCK) {
+        const int64_t len = n - at < FA_BLOCK ? n - at : FA_BLOCK;
+        for (int64_t i = 0; i < len; i++)
+            t[i] = -a[at + i];
+        fa_call_binary(LOOP(LOGADDEXP), &zero, 0, t, 1, t, 1, len, sizeof(T));
+        for (int64_t i = 0; i < len; i++)
+            o[at + i] = -t[i];
+    }
+}
+
 FA_CLONES static void SFX(unary)(int op, const T *a, T *o, int64_t n)
 {
     switch (op) {
@@ -69,12 +84,22 @@ FA_CLONES static void SFX(unary)(int op, const T *a, T *o, int64_t n)
     case FA_ABS:     for (int64_t i = 0; i < n; i++) o[i] = MATH(fabs)(a[i]); break;
     case FA_SIGN:    for (int64_t i = 0; i < n; i++) o[i] = a[i] > 0 ? 1 : a[i] < 0 ? -1 : a[i] == 0 ? 0 : a[i]; break;
     case FA_SIGMOID: SFX(sigmoid)(a, o, n); break;
+    case FA_SQUARE:  for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i]; break;
+    case FA_LOG1P:   fa_call_unary(LOOP(LOG1P), a, o, n, sizeof(T)); break;
+    case FA_EXPM1:   fa_call_unary(LOOP(EXPM1), a, o, n, sizeof(T)); break;
+    case FA_SOFTPLUS: {  /* np.logaddexp(0, x) */
+        const T zero = 0;
+        fa_call_binary(LOOP(LOGADDEXP), &zero, 0, a, 1, o, 1, n, sizeof(T));
+        break;
+    }
+    case FA_LOG_SIGMOID: SFX(log_sigmoid)(a, o, n); break;
     }
 }
 
-FA_CLONES static void SFX(byconst)(int op, const T *a, T c, T *o, int64_t n)
+FA_CLONES static void SFX(byconst)(int op, const T *a, T c, T c2, T *o, int64_t n)
 {
     switch (op) {
+    case FA_CLIP:         fa_call_clip(LOOP(CLIP), a, &c, &c2, o, n, sizeof(T)); break;
     case FA_ADD_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] + c; break;
     case FA_SUB_BYCONST:  for (int64_t i = 0; i < n; i++) o[i] = a[i] - c; break;
     case FA_RSUB_BYCONST: for (int64_t i = 0; i < n; i++) o[i] = c - a[i]; break;
@@ -95,6 +120,7 @@ static inline T SFX(elem1)(int op, T x, T c)
     case FA_RELU:         return x > 0 || x != x ? x : 0;
     case FA_ABS:          return MATH(fabs)(x);
     case FA_SIGN:         return x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x;
+    case FA_SQUARE:       return x * x;
     case FA_ADD_BYCONST:  return x + c;
     case FA_SUB_BYCONST:  return x - c;
     case FA_RSUB_BYCONST: return c - x;
@@ -131,6 +157,14 @@ FA_CLONES static void SFX(binary_row)(int op, const T *a, int64_t sa, const T *b
     case FA_MUL:       BINARY_ROW(x * y); break;
     case FA_DIV:       BINARY_ROW(x / y); break;
     case FA_RELU_GRAD: BINARY_ROW(x > 0 ? y : 0); break;
+    case FA_LESS:          BINARY_ROW(x < y ? 1 : 0); break;
+    case FA_LESS_EQUAL:    BINARY_ROW(x <= y ? 1 : 0); break;
+    case FA_GREATER:       BINARY_ROW(x > y ? 1 : 0); break;
+    case FA_GREATER_EQUAL: BINARY_ROW(x >= y ? 1 : 0); break;
+    case FA_EQUAL:         BINARY_ROW(x == y ? 1 : 0); break;
+    case FA_MAXIMUM: fa_call_binary(LOOP(MAXIMUM), a, sa, b, sb, o, so, len, sizeof(T)); break;
+    case FA_MINIMUM: fa_call_binary(LOOP(MINIMUM), a, sa, b, sb, o, so, len, sizeof(T)); break;
+    case FA_POWER:   fa_call_binary(LOOP(POWER), a, sa, b, sb, o, so, len, sizeof(T)); break;
     }
 }
 
@@ -142,6 +176,11 @@ static inline T SFX(binary1)(int op, T x, T y)
     case FA_SUB:  return x - y;
     case FA_MUL:  return x * y;
     case FA_DIV:  return x / y;
+    case FA_LESS:          return x < y ? 1 : 0;
+    case FA_LESS_EQUAL:    return x <= y ? 1 : 0;
+    case FA_GREATER:       return x > y ? 1 : 0;
+    case FA_GREATER_EQUAL: return x >= y ? 1 : 0;
+    case FA_EQUAL:         return x == y ? 1 : 0;
     default:      return x > 0 ? y : 0;  /* FA_RELU_GRAD */
     }
 }
@@ -235,6 +274,22 @@ static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
          1, a, lda, b, ldb, 0, o, (blasint)n);
 }
 
+/* A stack of matmuls: one per element of the batch loop over ins->shape (a single one
+ * for ndim 0), the batch strides counting elements. */
+static void SFX(matmul_stack)(const fa_instr *ins, const T *a, const T *b, T *o)
+{
+    const int nd = ins->ndim;
+    if (nd == 0) {
+        SFX(matmul)(ins, a, b, o);
+        return;
+    }
+    const int64_t sa = ins->sa[nd - 1], sb = ins->sb[nd - 1], so = ins->so[nd - 1];
+    FOR_EACH_ROW(ins, {
+        for (int64_t i = 0; i < len; i++)
+            SFX(matmul)(ins, a + ia + i * sa, b + ib + i * sb, o + io + i * so);
+    });
+}
+
 /* softmax / log_softmax of each of the m rows of n elements, in passes over all rows:
  * x - (row max), one exp loop call, then per row the pairwise sum and a division
  * (softmax), or the log of the row sums in one loop call and a subtraction
@@ -275,17 +330,33 @@ FA_CLONES static void SFX(rows)(const fa_instr *ins, const T *a, T *scratch, T *
     }
 }
 
-static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, char *o)
+/* SELECT: out = cond != 0 ? a : b over the broadcasting loop (np.where's truth: a nan
+ * condition picks a). */
+FA_CLONES static void SFX(select)(const fa_instr *ins, const T *cond, const T *a, const T *b,
+                                  T *o)
+{
+    const int nd = ins->ndim;
+    const int64_t sa = nd ? ins->sa[nd - 1] : 0, sb = nd ? ins->sb[nd - 1] : 0;
+    const int64_t sx = nd ? ins->sx[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
+    FOR_EACH_ROW(ins, {
+        for (int64_t i = 0; i < len; i++)
+            o[io + i * so] = cond[ix + i * sx] != 0 ? a[ia + i * sa] : b[ib + i * sb];
+    });
+}
+
+static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, const char *c,
+                         char *o)
 {
     const T *x = (const T *)a, *y = (const T *)b;
     T *out = (T *)o;
     switch (kind_of[ins->op]) {
     case K_UNARY:  SFX(unary)(ins->op, x, out, ins->n); break;
-    case K_CONST:  SFX(byconst)(ins->op, x, (T)ins->c, out, ins->n); break;
+    case K_CONST:  SFX(byconst)(ins->op, x, (T)ins->c, (T)ins->c2, out, ins->n); break;
     case K_BINARY: SFX(binary)(ins, x, y, out); break;
+    case K_TERNARY: SFX(select)(ins, (const T *)c, x, y, out); break;
     case K_FILL:   for (int64_t i = 0; i < ins->n; i++) out[i] = (T)ins->c; break;
     case K_SUM:    SFX(sum)(ins, x, out); break;
-    case K_MATMUL: SFX(matmul)(ins, x, y, out); break;
+    case K_MATMUL: SFX(matmul_stack)(ins, x, y, out); break;
     case K_ROWS:   SFX(rows)(ins, x, (T *)b, out); break;
     case K_COPY:
         if (ins->op == FA_COPY)
@@ -312,7 +383,7 @@ static void SFX(run_group)(const fa_instr *first, char *const *slots, int64_t fr
                 SFX(unary)(ins->op, x + at, out, len);
                 break;
             case K_CONST:
-                SFX(byconst)(ins->op, x + at, (T)ins->c, out, len);
+                SFX(byconst)(ins->op, x + at, (T)ins->c, (T)ins->c2, out, len);
                 break;
             default: {  /* K_BINARY, strides 0 or 1 */
                 const T *y = (const T *)slots[ins->b];

@@ -4,7 +4,7 @@
 
 #include "vm.h"
 
-enum fa_kind { K_UNARY, K_CONST, K_BINARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS };
+enum fa_kind { K_UNARY, K_CONST, K_BINARY, K_TERNARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS };
 
 static const unsigned char kind_of[] = {
 #define FA_KIND(name, kind) K_##kind,
@@ -23,6 +23,12 @@ enum fa_fast {
     FAST_BIN1,         /* a BINARY over one element */
     FAST_UN1,          /* a UNARY or CONST over one element that needs no math loop */
 };
+
+/* BINARY opcodes computed by numpy's inner loops (loops.h), not by a C expression. */
+static inline int binary_uses_loop(int op)
+{
+    return op == FA_MAXIMUM || op == FA_MINIMUM || op == FA_POWER;
+}
 
 /* Whether an instruction (not a group) is too small to cut into chunks. */
 static inline int small_instr(const fa_instr *ins)
@@ -47,6 +53,8 @@ static inline int32_t fast_kind(const fa_instr *ins)
 {
     if (ins->group > 1 || !small_instr(ins))
         return FAST_GENERAL;
+    if (ins->oa || ins->ob || ins->ox || ins->oo)
+        return FAST_SMALL;  /* the inline paths read operands at offset 0 */
     if ((kind_of[ins->op] == K_UNARY || kind_of[ins->op] == K_CONST) && ins->n == 1) {
         switch (ins->op) {
         case FA_NEG: case FA_SQRT: case FA_RELU: case FA_ABS: case FA_SIGN:
@@ -55,7 +63,7 @@ static inline int32_t fast_kind(const fa_instr *ins)
             return FAST_UN1;
         }
     }
-    if (kind_of[ins->op] == K_BINARY) {
+    if (kind_of[ins->op] == K_BINARY && !binary_uses_loop(ins->op)) {
         int64_t size = 1;
         for (int d = 0; d < ins->ndim; d++)
             size *= ins->shape[d];

@@ -43,8 +43,10 @@ int fa_bind_numpy_loop(int loop, int dtype, uintptr_t ufunc)
     const char want = dtype ? NPY_DOUBLE : NPY_FLOAT;
     /* the name check guards against an id that is not the ufunc asked for */
     char lower[16] = {0};
-    for (int i = 0; fa_loop_names[loop][i] && i < 15; i++)
-        lower[i] = (char)(fa_loop_names[loop][i] - 'A' + 'a');
+    for (int i = 0; fa_loop_names[loop][i] && i < 15; i++) {
+        const char c = fa_loop_names[loop][i];
+        lower[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
     if (!uf->name || strcmp(uf->name, lower) != 0 || uf->nargs != nargs || uf->nout != 1)
         return -1;
     for (int t = 0; t < uf->ntypes; t++) {

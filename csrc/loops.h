@@ -17,7 +17,13 @@
     X(TANH, 2)      \
     X(SIN, 2)       \
     X(COS, 2)       \
-    X(POWER, 3)
+    X(LOG1P, 2)     \
+    X(EXPM1, 2)     \
+    X(POWER, 3)     \
+    X(LOGADDEXP, 3) \
+    X(MAXIMUM, 3)   \
+    X(MINIMUM, 3)   \
+    X(CLIP, 4)
 
 enum fa_loop_id {
 #define FA_LOOP_ENUM(name, nargs) FA_LOOP_##name,
@@ -58,6 +64,16 @@ static inline void fa_call_unary(const fa_loop *l, const void *x, void *y, int64
     l->fn(args, dims, steps, l->data);
 }
 
+/* One call of a binary loop over n elements with these element strides (0: broadcast). */
+static inline void fa_call_binary(const fa_loop *l, const void *a, int64_t sa, const void *b,
+                                  int64_t sb, void *y, int64_t so, int64_t n, int64_t item)
+{
+    char *args[3] = {(char *)a, (char *)b, (char *)y};
+    const intptr_t dims[1] = {(intptr_t)n};
+    const intptr_t steps[3] = {(intptr_t)(sa * item), (intptr_t)(sb * item), (intptr_t)(so * item)};
+    l->fn(args, dims, steps, l->data);
+}
+
 /* y[i] = loop(x[i], *c) over n contiguous elements: a binary loop with a broadcast scalar. */
 static inline void fa_call_by_scalar(const fa_loop *l, const void *x, const void *c, void *y,
                                      int64_t n, int64_t item)
@@ -65,6 +81,16 @@ static inline void fa_call_by_scalar(const fa_loop *l, const void *x, const void
     char *args[3] = {(char *)x, (char *)c, (char *)y};
     const intptr_t dims[1] = {(intptr_t)n};
     const intptr_t steps[3] = {(intptr_t)item, 0, (intptr_t)item};
+    l->fn(args, dims, steps, l->data);
+}
+
+/* y[i] = loop(x[i], *lo, *hi) over n contiguous elements (np.clip's loop). */
+static inline void fa_call_clip(const fa_loop *l, const void *x, const void *lo, const void *hi,
+                                void *y, int64_t n, int64_t item)
+{
+    char *args[4] = {(char *)x, (char *)lo, (char *)hi, (char *)y};
+    const intptr_t dims[1] = {(intptr_t)n};
+    const intptr_t steps[4] = {(intptr_t)item, 0, 0, (intptr_t)item};
     l->fn(args, dims, steps, l->data);
 }
 

@@ -5,6 +5,7 @@
  *   UNARY   out[i] = f(a[i])                    a, out: n contiguous elements
  *   CONST   out[i] = f(a[i], c)                 a, out: n contiguous elements
  *   BINARY  out[i] = f(a[ia], b[ib])            broadcasting loop over `shape` with strides
+ *   TERNARY out[i] = x[ix] != 0 ? a[ia] : b[ib] the same loop, with a third operand x
  *   COPY    out[i] = a[ia]                      broadcasting copy (CAST_*: also converts)
  *   FILL    out[i] = c
  *   SUM     out[io] += a[i]                     a contiguous; `so` strides are 0 on summed axes
@@ -26,6 +27,11 @@
     X(COS, UNARY)             \
     X(ABS, UNARY)             \
     X(SIGN, UNARY)            \
+    X(SQUARE, UNARY)          \
+    X(LOG1P, UNARY)           \
+    X(EXPM1, UNARY)           \
+    X(SOFTPLUS, UNARY)        \
+    X(LOG_SIGMOID, UNARY)     \
     X(ADD_BYCONST, CONST)     \
     X(SUB_BYCONST, CONST)     \
     X(RSUB_BYCONST, CONST)    \
@@ -33,11 +39,21 @@
     X(DIV_BYCONST, CONST)     \
     X(RDIV_BYCONST, CONST)    \
     X(POW_BYCONST, CONST)     \
+    X(CLIP, CONST)            \
     X(ADD, BINARY)            \
     X(SUB, BINARY)            \
     X(MUL, BINARY)            \
     X(DIV, BINARY)            \
     X(RELU_GRAD, BINARY)      \
+    X(MAXIMUM, BINARY)        \
+    X(MINIMUM, BINARY)        \
+    X(POWER, BINARY)          \
+    X(LESS, BINARY)           \
+    X(LESS_EQUAL, BINARY)     \
+    X(GREATER, BINARY)        \
+    X(GREATER_EQUAL, BINARY)  \
+    X(EQUAL, BINARY)          \
+    X(SELECT, TERNARY)        \
     X(COPY, COPY)             \
     X(CAST_F32_F64, COPY)     \
     X(CAST_F64_F32, COPY)     \

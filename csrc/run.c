@@ -32,12 +32,12 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 #define FA_CLONES
 #endif
 
-/* Runs BODY once per innermost row of the loop over ins->shape; in BODY, ia, ib and io
- * are the element offsets of the row in a, b and out, and len is the row length. */
+/* Runs BODY once per innermost row of the loop over ins->shape; in BODY, ia, ib, ix and
+ * io are the element offsets of the row in a, b, x and out, and len is the row length. */
 #define FOR_EACH_ROW(ins, BODY)                                                      \
     do {                                                                           \
         const int nd_ = (ins)->ndim;                                                 \
-        int64_t idx_[FA_MAXDIM] = {0}, ia = 0, ib = 0, io = 0;                     \
+        int64_t idx_[FA_MAXDIM] = {0}, ia = 0, ib = 0, ix = 0, io = 0;             \
         const int64_t len = nd_ ? (ins)->shape[nd_ - 1] : 1;                         \
         int empty_ = 0;                                                            \
         for (int d_ = 0; d_ < nd_; d_++)                                           \
@@ -47,11 +47,13 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
             int d_ = nd_ - 2;                                                      \
             for (; d_ >= 0; d_--) {                                                \
                 ia += (ins)->sa[d_], ib += (ins)->sb[d_], io += (ins)->so[d_];           \
+                ix += (ins)->sx[d_];                                                 \
                 if (++idx_[d_] < (ins)->shape[d_])                                   \
                     break;                                                         \
                 ia -= (ins)->sa[d_] * (ins)->shape[d_];                                \
                 ib -= (ins)->sb[d_] * (ins)->shape[d_];                                \
                 io -= (ins)->so[d_] * (ins)->shape[d_];                                \
+                ix -= (ins)->sx[d_] * (ins)->shape[d_];                                \
                 idx_[d_] = 0;                                                      \
             }                                                                      \
             if (d_ < 0)                                                            \
@@ -116,12 +118,30 @@ static int stopped(const fa_opts *opts) { return opts->interruptible && sigint_s
 
 static int64_t item_size(int32_t dtype) { return dtype == FA_F64 ? 8 : 4; }
 
-static void execute(const fa_instr *ins, const char *a, const char *b, char *o)
+/* The operands' addresses: slot plus element offset (NULL for unused operands). */
+typedef struct {
+    const char *a, *b, *x;
+    char *o;
+} operands;
+
+static inline operands operands_of(const fa_instr *ins, char *const *slots)
+{
+    const int64_t item = item_size(ins->dtype);
+    const int64_t a_item = ins->op == FA_CAST_F32_F64 ? 4 : ins->op == FA_CAST_F64_F32 ? 8 : item;
+    operands p;
+    p.a = ins->a >= 0 ? slots[ins->a] + ins->oa * a_item : NULL;
+    p.b = ins->b >= 0 ? slots[ins->b] + ins->ob * item : NULL;
+    p.x = ins->x >= 0 ? slots[ins->x] + ins->ox * item : NULL;
+    p.o = slots[ins->out] + ins->oo * item;
+    return p;
+}
+
+static void execute(const fa_instr *ins, operands p)
 {
     if (ins->dtype == FA_F64)
-        execute_f64(ins, a, b, o);
+        execute_f64(ins, p.a, p.b, p.x, p.o);
     else
-        execute_f32(ins, a, b, o);
+        execute_f32(ins, p.a, p.b, p.x, p.o);
 }
 
 enum { CUT_N, CUT_ROWS, CUT_AXIS, CUT_GROUP, CUT_TREE };
@@ -148,9 +168,9 @@ static void run_chunk(void *ctx, int64_t c)
     const int64_t lo = c * job->per;
     const int64_t len = job->total - lo < job->per ? job->total - lo : job->per;
     const int64_t item = item_size(ins->dtype);
-    const char *a = ins->a >= 0 ? slots[ins->a] : NULL;
-    const char *b = ins->b >= 0 ? slots[ins->b] : NULL;
-    char *o = slots[ins->out];
+    const operands p = operands_of(ins, slots);
+    const char *a = p.a, *b = p.b;
+    char *o = p.o;
     fa_instr sub = *ins;
     switch (job->how) {
     case CUT_GROUP:
@@ -159,7 +179,7 @@ static void run_chunk(void *ctx, int64_t c)
         else
             run_group_f32(ins, slots, lo, lo + len);
         return;
-    case CUT_TREE: {
+    case CUT_TREE: {  /* a and o include their offsets */
         const int64_t off = job->leaves[2 * c], n = job->leaves[2 * c + 1];
         if (ins->dtype == FA_F64)
             ((double *)job->sums)[c] = pairwise_f64((const double *)a + off, n);
@@ -169,12 +189,12 @@ static void run_chunk(void *ctx, int64_t c)
     }
     case CUT_N:  /* UNARY, CONST, FILL: n contiguous elements */
         sub.n = len;
-        execute(&sub, a ? a + lo * item : NULL, NULL, o + lo * item);
+        execute(&sub, (operands){a ? a + lo * item : NULL, NULL, NULL, o + lo * item});
         return;
     case CUT_ROWS:  /* softmax family: m rows of n; LOG_SOFTMAX's scratch has m rows too */
         sub.m = len;
-        execute(&sub, a + lo * ins->n * item, b ? b + lo * ins->n * item : NULL,
-                o + lo * ins->n * item);
+        execute(&sub, (operands){a + lo * ins->n * item, b ? b + lo * ins->n * item : NULL,
+                                 NULL, o + lo * ins->n * item});
         return;
     default: {  /* CUT_AXIS: a strided loop cut along one axis */
         const int d = job->axis;
@@ -182,8 +202,10 @@ static void run_chunk(void *ctx, int64_t c)
         sub.shape[d] = len;
         if (kind_of[ins->op] == K_SUM)
             sub.n = 0;  /* the outputs were zeroed once, before the chunks */
-        execute(&sub, a + lo * ins->sa[d] * in_item, b ? b + lo * ins->sb[d] * item : NULL,
-                o + lo * ins->so[d] * item);
+        execute(&sub, (operands){a + lo * ins->sa[d] * in_item,
+                                 b ? b + lo * ins->sb[d] * item : NULL,
+                                 p.x ? p.x + lo * ins->sx[d] * item : NULL,
+                                 o + lo * ins->so[d] * item});
     }
     }
 }
@@ -209,7 +231,7 @@ static int plan_cut(const fa_instr *ins, cut_job *job)
         job->total = ins->m;
         job->per = ins->n >= FA_CHUNK ? 1 : FA_CHUNK / ins->n;
         return ins->m >= 2 && ins->m * ins->n >= 2 * FA_CHUNK;
-    case K_BINARY: case K_COPY: case K_SUM: {
+    case K_BINARY: case K_TERNARY: case K_COPY: case K_SUM: {
         int64_t size = 1;
         for (int d = 0; d < ins->ndim; d++)
             size *= ins->shape[d];
@@ -272,7 +294,7 @@ static void run_tree(cut_job *job, int threads)
     fa_parallel(threads, run_chunk, job, count);
     if (!stopped(job->opts)) {
         int64_t next = 0;
-        char *o = job->slots[ins->out];
+        char *o = operands_of(ins, job->slots).o;
         if (ins->dtype == FA_F64)
             *(double *)o = pairwise_combine_f64(n, leaf, job->sums, &next);
         else
@@ -284,8 +306,7 @@ static void run_tree(cut_job *job, int threads)
 
 static inline void run_whole(const fa_instr *ins, char *const *slots)
 {
-    execute(ins, ins->a >= 0 ? slots[ins->a] : NULL, ins->b >= 0 ? slots[ins->b] : NULL,
-            slots[ins->out]);
+    execute(ins, operands_of(ins, slots));
 }
 
 /* Runs one instruction (or the group it starts). */
@@ -304,8 +325,8 @@ static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts
         run_whole(ins, slots);
         return;
     }
-    if (kind_of[ins->op] == K_SUM && ins->group <= 1)
-        memset(slots[ins->out], 0, (size_t)(ins->n * item_size(ins->dtype)));
+    if (kind_of[ins->op] == K_SUM)
+        memset(operands_of(ins, slots).o, 0, (size_t)(ins->n * item_size(ins->dtype)));
     if (job.how == CUT_TREE) {
         run_tree(&job, threads);
         return;

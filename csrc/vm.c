@@ -63,14 +63,34 @@ static int64_t dense_bytes(int64_t rows, int64_t cols, int64_t item)
     return bytes;
 }
 
-/* The operand `slot` must exist and hold `bytes` (>= 0). */
-static int check_operand(int32_t slot, int64_t bytes, const int64_t *slot_bytes, int32_t n_slots)
+/* Bytes a stack of matrices of `matrix` bytes spans: one per element of the batch loop
+ * over ins->shape, at these element strides; -1 for bad sizes. */
+static int64_t stack_bytes(const fa_instr *ins, const int64_t *stride, int64_t matrix,
+                           int64_t item)
+{
+    if (matrix < 0)
+        return -1;
+    const int64_t span = strided_bytes(ins->ndim, ins->shape, stride, item);
+    if (span <= 0 || matrix == 0)
+        return span < 0 ? -1 : 0;
+    int64_t bytes;  /* the last matrix starts (span - item) bytes in */
+    return __builtin_add_overflow(span - item, matrix, &bytes) ? -1 : bytes;
+}
+
+/* The operand `slot` must exist and hold `bytes` (>= 0) after `offset` elements of
+ * `item` bytes (an empty operand may have any offset: nothing is read). */
+static int check_operand(int32_t slot, int64_t bytes, int64_t offset, int64_t item,
+                         const int64_t *slot_bytes, int32_t n_slots)
 {
     if (slot < 0 || slot >= n_slots)
         return E_SLOT;
-    if (bytes < 0)
+    if (bytes < 0 || offset < 0)
         return E_SIZE;
-    return bytes <= slot_bytes[slot] ? E_OK : E_BOUNDS;
+    int64_t end;
+    if (bytes > 0 && (__builtin_mul_overflow(offset, item, &end) ||
+                      __builtin_add_overflow(end, bytes, &end)))
+        return E_SIZE;
+    return (bytes == 0 ? 0 : end) <= slot_bytes[slot] ? E_OK : E_BOUNDS;
 }
 
 /* Whether the math loops (loops.h) an instruction calls are bound for its dtype. */
@@ -84,7 +104,13 @@ static int loops_bound(const fa_instr *ins)
     case FA_TANH: l = fa_loops[FA_LOOP_TANH]; break;
     case FA_SIN: l = fa_loops[FA_LOOP_SIN]; break;
     case FA_COS: l = fa_loops[FA_LOOP_COS]; break;
-    case FA_POW_BYCONST: l = fa_loops[FA_LOOP_POWER]; break;
+    case FA_POW_BYCONST: case FA_POWER: l = fa_loops[FA_LOOP_POWER]; break;
+    case FA_LOG1P: l = fa_loops[FA_LOOP_LOG1P]; break;
+    case FA_EXPM1: l = fa_loops[FA_LOOP_EXPM1]; break;
+    case FA_SOFTPLUS: case FA_LOG_SIGMOID: l = fa_loops[FA_LOOP_LOGADDEXP]; break;
+    case FA_MAXIMUM: l = fa_loops[FA_LOOP_MAXIMUM]; break;
+    case FA_MINIMUM: l = fa_loops[FA_LOOP_MINIMUM]; break;
+    case FA_CLIP: l = fa_loops[FA_LOOP_CLIP]; break;
     default: return 1;
     }
     return l[ins->dtype].fn && (!l2 || l2[ins->dtype].fn);
@@ -99,8 +125,8 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
     if (ins->ndim < 0 || ins->ndim > FA_MAXDIM)
         return E_RANK;
     const int64_t item = ins->dtype == FA_F64 ? 8 : 4;
-    int64_t a_bytes = -1, b_bytes = -1, out_bytes = -1;
-    int uses_a = 1, uses_b = 0;
+    int64_t a_bytes = -1, b_bytes = -1, x_bytes = -1, out_bytes = -1, a_item = item;
+    int uses_a = 1, uses_b = 0, uses_x = 0, strided = 0;
     switch (kind_of[ins->op]) {
     case K_UNARY:
     case K_CONST:
@@ -110,8 +136,12 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         uses_a = 0;
         out_bytes = dense_bytes(1, ins->n, item);
         break;
+    case K_TERNARY:
+        uses_x = 1;
+        x_bytes = strided_bytes(ins->ndim, ins->shape, ins->sx, item);
+        /* fall through: and a and b as a BINARY's */
     case K_BINARY:
-        uses_b = 1;
+        uses_b = strided = 1;
         a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
         b_bytes = strided_bytes(ins->ndim, ins->shape, ins->sb, item);
         out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
@@ -124,11 +154,14 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
             in_item = ins->dtype == FA_F32 ? 8 : -1;
         if (in_item < 0)
             return E_DTYPE;
+        strided = 1;
+        a_item = in_item;
         a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, in_item);
         out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
         break;
     }
     case K_SUM:
+        strided = 1;
         a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
         out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
         if (out_bytes >= 0) {  /* the zeroed n elements and the loop's writes must both fit */
@@ -140,9 +173,9 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         uses_b = 1;
         if (ins->m > INT32_MAX || ins->n > INT32_MAX || ins->k > INT32_MAX)
             return E_SIZE;  /* BLAS takes 32-bit sizes */
-        a_bytes = dense_bytes(ins->m, ins->k, item);
-        b_bytes = dense_bytes(ins->k, ins->n, item);
-        out_bytes = dense_bytes(ins->m, ins->n, item);
+        a_bytes = stack_bytes(ins, ins->sa, dense_bytes(ins->m, ins->k, item), item);
+        b_bytes = stack_bytes(ins, ins->sb, dense_bytes(ins->k, ins->n, item), item);
+        out_bytes = stack_bytes(ins, ins->so, dense_bytes(ins->m, ins->n, item), item);
         break;
     case K_ROWS:
         if (ins->n < 1)
@@ -151,15 +184,19 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         a_bytes = out_bytes = b_bytes = dense_bytes(ins->m, ins->n, item);
         break;
     }
-    if ((!uses_a && ins->a != -1) || (!uses_b && ins->b != -1))
+    if ((!uses_a && ins->a != -1) || (!uses_b && ins->b != -1) || (!uses_x && ins->x != -1))
         return E_SLOT;  /* fa_run looks up every operand that is not -1 */
+    if (!strided && (ins->oa || ins->ob || ins->ox || ins->oo))
+        return E_SIZE;  /* only strided loops read at an offset */
     if (!loops_bound(ins))
         return E_LOOP;
-    int err = check_operand(ins->out, out_bytes, slot_bytes, n_slots);
+    int err = check_operand(ins->out, out_bytes, ins->oo, item, slot_bytes, n_slots);
     if (!err && uses_a)
-        err = check_operand(ins->a, a_bytes, slot_bytes, n_slots);
+        err = check_operand(ins->a, a_bytes, ins->oa, a_item, slot_bytes, n_slots);
     if (!err && uses_b)
-        err = check_operand(ins->b, b_bytes, slot_bytes, n_slots);
+        err = check_operand(ins->b, b_bytes, ins->ob, item, slot_bytes, n_slots);
+    if (!err && uses_x)
+        err = check_operand(ins->x, x_bytes, ins->ox, item, slot_bytes, n_slots);
     return err;
 }
 
@@ -168,7 +205,7 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
  * contiguous arrays or single broadcast elements, written contiguously. */
 static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n)
 {
-    if (ins->dtype != dtype)
+    if (ins->dtype != dtype || ins->oa || ins->ob || ins->oo)
         return 0;
     switch (kind_of[ins->op]) {
     case K_UNARY:

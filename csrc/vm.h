@@ -35,6 +35,11 @@ typedef struct {
                                    * run block by block (see fa_run); else 0 */
     int32_t fast;                 /* how fa_run runs it: set by fa_validate (any value the
                                    * program comes with is replaced) */
+    int32_t x;                    /* TERNARY: the condition's slot; -1 when unused */
+    int64_t sx[FA_MAXDIM];        /* its element strides along `shape` */
+    int64_t oa, ob, ox, oo;       /* element offsets into a, b, x and out: strided kinds
+                                   * (BINARY, TERNARY, COPY, SUM) only; else 0 */
+    double c2;                    /* CLIP: the upper bound (c is the lower) */
 } fa_instr;
 
 /* Elements per block when a group runs block by block: a group's live blocks stay in

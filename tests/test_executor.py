@@ -323,10 +323,16 @@ def test_matmul_shape_mismatch(backend, sa, sb, ta, tb):
     assert "matmul" in msg.lower() and bad.name in msg and str(sa) in msg and str(sb) in msg, msg
 
 
-def test_matmul_more_than_2d_raises(backend):
+def test_matmul_of_stacks_follows_numpy_and_bad_shapes_raise(backend):
+    # stacks of matrices broadcast over their batch axes, as np.matmul does
     a, b = ad.Variable("a"), ad.Variable("b")
-    for sa, sb in [((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((), (3,))]:
-        with pytest.raises(ValueError):
+    rng = np.random.default_rng(0)
+    for sa, sb in [((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2))]:
+        av, bv = rng.standard_normal(sa), rng.standard_normal(sb)
+        got, = run(backend, [ad.matmul_op(a, b)], {a: av, b: bv})
+        np.testing.assert_allclose(got, np.matmul(av, bv), rtol=1e-13)
+    for sa, sb in [((), (3,)), ((2, 3, 4), (5, 6)), ((2, 3, 4), (3, 4, 5))]:
+        with pytest.raises(ValueError, match="matmul"):
             run(backend, [ad.matmul_op(a, b)], {a: np.ones(sa), b: np.ones(sb)})
 
 

@@ -51,7 +51,24 @@ class Node:
         return OPERATORS["neg"](self)
 
     def __pow__(self, exponent):
-        return OPERATORS["pow"](self, _const(exponent, "**"))
+        node_op, const_op = OPERATORS["pow"]
+        if isinstance(exponent, Node):
+            return node_op(self, exponent)
+        return const_op(self, _const(exponent, "**"))
+
+    # comparisons give 0/1 masks in the floating dtype (== stays identity: nodes are
+    # dict keys; use fastad.equal_op)
+    def __lt__(self, other):
+        return _compare("lt", self, other)
+
+    def __le__(self, other):
+        return _compare("le", self, other)
+
+    def __gt__(self, other):
+        return _compare("gt", self, other)
+
+    def __ge__(self, other):
+        return _compare("ge", self, other)
 
     def __matmul__(self, other):
         return OPERATORS["matmul"](self, other)
@@ -112,6 +129,12 @@ def _binary(name, node, other):
     if isinstance(other, Node):
         return node_op(node, other)
     return const_op(node, _const(other, node_op.symbol))
+
+
+def _compare(name, node, other):
+    if not isinstance(other, Node):
+        other = OPERATORS["full_like"](node, _const(other, OPERATORS[name].symbol))
+    return OPERATORS[name](node, other)
 
 
 def _const(value, symbol):

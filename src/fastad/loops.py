@@ -1,6 +1,7 @@
 """Which inner loop computes each math function in the native VM (csrc/loops.h).
 
-- exp, log, sin, cos and power always run numpy's own inner loop for the dtype: the
+- exp, log, sin, cos, log1p, expm1, power, logaddexp, maximum, minimum and clip always
+  run numpy's own inner loop for the dtype: the
   very function numpy itself runs for `np.exp(x)` etc., which numpy picked for this CPU
   when it was imported.  Native results therefore equal numpy's (and the reference
   executor's) bit for bit on every CPU, whatever instruction set numpy chose.
@@ -49,11 +50,17 @@ def choose(name, dtype_code):
     return "numpy" if has_avx512_loop(name, dtype_code) else "fastad"
 
 
+def ufunc_of(name):
+    """numpy's ufunc of this name (np.clip is a Python function around its ufunc)."""
+    from numpy._core import umath
+    return getattr(umath, name)
+
+
 def bind(ffi, lib):
     """Fills the kernel's loop table; raises ImportError when numpy lacks a loop."""
     for i in range(lib.fa_num_loops):
         name = ffi.string(lib.fa_loop_names[i]).decode().lower()
-        ufunc = getattr(np, name)
+        ufunc = ufunc_of(name)
         for code, dtype in DTYPES.items():
             if choose(name, code) == "fastad" and lib.fa_use_own_loop(i, code) == 0:
                 continue

@@ -30,12 +30,12 @@ class Value:
 class Instr:
     """One VM instruction before it becomes a `fa_instr`."""
 
-    def __init__(self, node, opcode, dtype, out, a=None, b=None, inplace=(), **fields):
+    def __init__(self, node, opcode, dtype, out, a=None, b=None, inplace=(), x=None, **fields):
         self.node, self.opcode, self.dtype = node, opcode, dtype
-        self.out, self.a, self.b = out, a, b
-        self.reads = [s for s in (a, b) if s is not None]
+        self.out, self.a, self.b, self.x = out, a, b, x
+        self.reads = [s for s in (a, b, x) if s is not None]
         self.inplace = list(inplace)
-        self.fields = fields  # ndim/shape/sa/sb/so, n, m, k, trans_a, trans_b, c
+        self.fields = fields  # ndim/shape/sa/sb/sx/so, oa/ob/ox/oo, n, m, k, trans_*, c, c2
 
 
 class PythonStep:
@@ -227,10 +227,10 @@ class Lowering:
 
     # -- instructions ----------------------------------------------------------------
 
-    def emit(self, node, opname, dtype, out, a=None, b=None, inplace=(), **fields):
+    def emit(self, node, opname, dtype, out, a=None, b=None, inplace=(), x=None, **fields):
         self.steps.append(Instr(node, self.opcodes[opname], DTYPE_CODE[dtype], out.storage,
                                 a and a.storage, b and b.storage,
-                                [v.storage for v in inplace], **fields))
+                                [v.storage for v in inplace], x and x.storage, **fields))
 
     def loop(self, shape, **strides):
         """Loop fields (ndim, shape, sa/sb/so) for a strided instruction, or None when
@@ -297,9 +297,28 @@ class Lowering:
             out.storage.kind = "const"
             self.constants.append((out, value))
 
+    def clip(self, node, ins):
+        out = self.new_value(node)
+        self.emit(node, "CLIP", out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape),
+                  c=node.attrs["lo"], c2=node.attrs["hi"])
+
+    def where(self, node, ins):
+        """SELECT: a where the condition is not 0, else b, all three broadcast."""
+        shape, dtype = self.specs[node]
+        cond, a, b = (self.cast(node, v, dtype) for v in ins)
+        fields = self.loop(shape, sa=broadcast_strides(a.shape, shape),
+                           sb=broadcast_strides(b.shape, shape),
+                           sx=broadcast_strides(cond.shape, shape), so=contiguous_strides(shape))
+        if fields is None:
+            return False
+        out = self.new_value(node)
+        self.emit(node, "SELECT", dtype, out, a, b, x=cond,
+                  inplace=[v for v in (a, b) if v.shape == shape], **fields)
+
     def fill(self, node, ins):
         out = self.new_value(node)
-        self.emit(node, node.op.native, out.dtype, out, n=math.prod(out.shape), c=node.op.value)
+        self.emit(node, node.op.native, out.dtype, out, n=math.prod(out.shape),
+                  c=node.op.fill_value(node))
 
     def spread(self, node, src, keep_shape, divide_by=None):
         """`src` (of `keep_shape`, unit axes where it is spread) broadcast to the node's
@@ -359,15 +378,24 @@ class Lowering:
         self.alias(node, ins[0])
 
     def matmul(self, node, ins):
+        """One MATMUL: a gemm (or gemv) per matrix of the broadcast batch axes."""
         shape, dtype = self.specs[node]
         a, b = (self.cast(node, v, dtype) for v in ins)
-        ta = node.attrs["trans_A"] and len(a.shape) == 2
-        tb = node.attrs["trans_B"] and len(b.shape) == 2
-        m = 1 if len(a.shape) == 1 else a.shape[1 if ta else 0]
-        k = a.shape[0 if ta or len(a.shape) == 1 else 1]
-        n = 1 if len(b.shape) == 1 else b.shape[0 if tb else 1]
+        ta = node.attrs["trans_A"] and len(a.shape) >= 2
+        tb = node.attrs["trans_B"] and len(b.shape) >= 2
+        sa, sb = a.shape, b.shape
+        m = 1 if len(sa) == 1 else sa[-1 if ta else -2]
+        k = sa[-1] if len(sa) == 1 else sa[-2 if ta else -1]
+        n = 1 if len(sb) == 1 else sb[-2 if tb else -1]
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+        fields = self.loop(batch, sa=[s * m * k for s in broadcast_strides(sa[:-2], batch)],
+                           sb=[s * k * n for s in broadcast_strides(sb[:-2], batch)],
+                           so=[s * m * n for s in contiguous_strides(batch)]) if batch else {}
+        if fields is None:
+            return False
         out = self.new_value(node)
-        self.emit(node, "MATMUL", dtype, out, a, b, m=m, n=n, k=k, trans_a=int(ta), trans_b=int(tb))
+        self.emit(node, "MATMUL", dtype, out, a, b, m=m, n=n, k=k, trans_a=int(ta),
+                  trans_b=int(tb), **fields)
 
     def rows(self, node, ins):
         """ROWS opcodes (softmax, log-softmax) over the last axis; LOG_SOFTMAX takes a
@@ -416,7 +444,9 @@ RULES = {
     "matmul": Lowering.matmul,
     "softmax_cross_entropy": Lowering.softmax_cross_entropy,
     "per_row": Lowering.per_row,
+    "clip": Lowering.clip,
+    "where": Lowering.where,
 }
 # opcodes the rules emit themselves (besides those op rows name)
 RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "DIV_BYCONST", "MATMUL",
-                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL"}
+                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL", "CLIP", "SELECT"}

@@ -107,7 +107,8 @@ class BinaryOp(Op):
 
     def gradient(self, node, g):
         a, b = node.inputs
-        return [sum_to_op(p, x) for p, x in zip(self.vjp(a, b, node, g), (a, b))]
+        return [None if p is None else sum_to_op(p, x)
+                for p, x in zip(self.vjp(a, b, node, g), (a, b))]
 
     def jvp(self, node, tangents):
         # a lone term of add or sub has its input's shape, not the output's
@@ -198,6 +199,40 @@ mul_op = BinaryOp("mul", "*", np.multiply, vjp=lambda a, b, y, g: (g * b, g * a)
 div_op = BinaryOp("div", "/", np.true_divide, vjp=lambda a, b, y, g: (g / b, -(g * y / b)),
                   jvp=(lambda a, b, y, t: t / b, lambda a, b, y, t: -(t * y / b)), native="DIV",
                   neutral=(None, 1.0), byconst=(rdiv_byconst_op, div_byconst_op))
+# where a and b are equal, the larger (smaller) is a: the gradient goes to a
+maximum_op = BinaryOp("maximum", "max", np.maximum,
+                      vjp=lambda a, b, y, g: (g * greater_equal_op(a, b), g * less_op(a, b)),
+                      jvp=(lambda a, b, y, t: t * greater_equal_op(a, b),
+                           lambda a, b, y, t: t * less_op(a, b)), native="MAXIMUM",
+                      commutative=False)
+minimum_op = BinaryOp("minimum", "min", np.minimum,
+                      vjp=lambda a, b, y, g: (g * less_equal_op(a, b), g * greater_op(a, b)),
+                      jvp=(lambda a, b, y, t: t * less_equal_op(a, b),
+                           lambda a, b, y, t: t * greater_op(a, b)), native="MINIMUM")
+# a ** b for b a node: d/da = b a^(b-1), d/db = y log(a) (nan for a <= 0, as the value is)
+pow_op = BinaryOp("pow", "**", np.power,
+                  vjp=lambda a, b, y, g: (g * (b * pow_op(a, b - 1.0)), g * (y * ln_op(a))),
+                  jvp=(lambda a, b, y, t: t * (b * pow_op(a, b - 1.0)),
+                       lambda a, b, y, t: t * (y * ln_op(a))), native="POWER")
+
+
+class CompareOp(BinaryOp):
+    """`a <symbol> b` as a 0/1 mask in the inputs' floating dtype; piecewise constant,
+    so no gradient or tangent flows through it."""
+
+    def __init__(self, name, symbol, fn, native):
+        super().__init__(name, symbol, lambda a, b: fn(a, b).astype(np.result_type(a, b)),
+                         vjp=lambda a, b, y, g: (None, None), jvp=None, native=native)
+
+    def jvp(self, node, tangents):
+        return None
+
+
+less_op = CompareOp("less", "<", np.less, native="LESS")
+less_equal_op = CompareOp("less_equal", "<=", np.less_equal, native="LESS_EQUAL")
+greater_op = CompareOp("greater", ">", np.greater, native="GREATER")
+greater_equal_op = CompareOp("greater_equal", ">=", np.greater_equal, native="GREATER_EQUAL")
+equal_op = CompareOp("equal", "==", np.equal, native="EQUAL")
 
 
 neg_op = UnaryOp("neg", np.negative, lambda x, y, g: -g, native="NEG", involution=True)
@@ -214,6 +249,14 @@ sin_op = UnaryOp("sin", np.sin, lambda x, y, g: g * cos_op(x), native="SIN")
 cos_op = UnaryOp("cos", np.cos, lambda x, y, g: -(g * sin_op(x)), native="COS")
 abs_op = UnaryOp("abs", np.abs, lambda x, y, g: g * sign_op(x), native="ABS")
 sign_op = UnaryOp("sign", np.sign, lambda x, y, g: None, native="SIGN")  # piecewise constant
+square_op = UnaryOp("square", np.square, lambda x, y, g: g * (x * 2.0), native="SQUARE")
+log1p_op = UnaryOp("log1p", np.log1p, lambda x, y, g: g / (x + 1.0), native="LOG1P")
+expm1_op = UnaryOp("expm1", np.expm1, lambda x, y, g: g * (y + 1.0), native="EXPM1")
+# log(1 + e^x) and log(sigmoid(x)) through logaddexp: no overflow for |x| in the hundreds
+softplus_op = UnaryOp("softplus", lambda x: np.logaddexp(0, x),
+                      lambda x, y, g: g * sigmoid_op(x), native="SOFTPLUS")
+log_sigmoid_op = UnaryOp("log_sigmoid", lambda x: -np.logaddexp(0, -x),
+                         lambda x, y, g: g * sigmoid_op(-x), native="LOG_SIGMOID")
 
 
 class ReluGradOp(Op):
@@ -247,8 +290,11 @@ class FillLikeOp(Op):
     def __init__(self, name, value, native=None):
         self.name, self.value, self.native = name, value, native
 
+    def fill_value(self, node):
+        return self.value
+
     def compute(self, node, vals):
-        return np.full(vals[0].shape, self.value, vals[0].dtype)
+        return np.full(vals[0].shape, self.fill_value(node), vals[0].dtype)
 
     def gradient(self, node, g):
         return [None]
@@ -262,6 +308,79 @@ class FillLikeOp(Op):
 
 oneslike_op = FillLikeOp("oneslike", 1.0, native="FILL")
 zeroslike_op = FillLikeOp("zeroslike", 0.0, native="FILL")
+
+
+class FullLikeOp(FillLikeOp):
+    """An array of the constant `c` with the input's shape and dtype (how a node is
+    compared with a number)."""
+
+    def __call__(self, x, c):
+        return Node(self, [x], f"FullLike({x},{c:g})", const_attr=float(c))
+
+    def fill_value(self, node):
+        return node.const_attr
+
+
+full_like_op = FullLikeOp("full_like", None, native="FILL")
+
+
+class ClipOp(Op):
+    """`x` clipped to [lo, hi] (np.clip; constants).  The gradient passes where
+    lo <= x <= hi."""
+    name = "clip"
+
+    def __call__(self, x, lo, hi):
+        return Node(self, [x], f"Clip({x},{lo:g},{hi:g})", attrs={"lo": float(lo), "hi": float(hi)})
+
+    def compute(self, node, vals):
+        return np.clip(vals[0], node.attrs["lo"], node.attrs["hi"])
+
+    def inside(self, node, x):
+        lo, hi = node.attrs["lo"], node.attrs["hi"]
+        return greater_equal_op(x, full_like_op(x, lo)) * less_equal_op(x, full_like_op(x, hi))
+
+    def gradient(self, node, g):
+        return [g * self.inside(node, node.inputs[0])]
+
+    def jvp(self, node, tangents):
+        return tangents[0] * self.inside(node, node.inputs[0])
+
+    def infer(self, node, shapes, dtypes):
+        return shapes[0], dtypes[0]
+
+
+clip_op = ClipOp(native="clip")
+
+
+class WhereOp(Op):
+    """`a` where `cond` is not 0, else `b` (np.where), numpy broadcasting all three; no
+    gradient flows to the condition."""
+    name = "where"
+
+    def __call__(self, cond, a, b):
+        return Node(self, [cond, a, b], f"Where({cond},{a},{b})")
+
+    def compute(self, node, vals):
+        cond, a, b = vals
+        return np.where(cond, a, b).astype(np.result_type(a, b), copy=False)
+
+    def gradient(self, node, g):
+        cond, a, b = node.inputs
+        zero = zeroslike_op(g)
+        return [None, sum_to_op(where_op(cond, g, zero), a), sum_to_op(where_op(cond, zero, g), b)]
+
+    def jvp(self, node, tangents):
+        cond, ta, tb = node.inputs[0], tangents[1], tangents[2]
+        zero = zeroslike_op(node)
+        out = where_op(cond, zero if ta is None else broadcast_to_op(ta, node),
+                       zero if tb is None else broadcast_to_op(tb, node))
+        return out
+
+    def infer(self, node, shapes, dtypes):
+        return broadcast(self, node, shapes), np.result_type(dtypes[1], dtypes[2])
+
+
+where_op = WhereOp(native="where")
 
 
 # --- shape ops: broadcasting, reductions and reshapes ----------------------------------
@@ -418,17 +537,25 @@ reshape_like_op = ReshapeLikeOp(native="alias")
 # --- matmul -------------------------------------------------------------------------------
 
 def _matrix_shape(op, node, shape, role):
-    """A matmul operand's 2-D shape: a vector becomes a row (1, k) or a column (k, 1)."""
-    if len(shape) == 2:
+    """A matmul operand's shape as a matrix (or a stack of them): a vector becomes a row
+    (1, k) or a column (k, 1)."""
+    if len(shape) >= 2:
         return tuple(shape)
     if len(shape) == 1:
         return (1, shape[0]) if role == "row" else (shape[0], 1)
-    raise shape_error(op, node, [shape], "matmul takes 1-d or 2-d operands")
+    raise shape_error(op, node, [shape], "matmul takes operands of at least 1 dimension")
+
+
+def _t(x, trans):
+    """x with its last two axes swapped when trans (a vector is left as it is)."""
+    return np.swapaxes(x, -1, -2) if trans and x.ndim >= 2 else x
 
 
 class MatMulOp(Op):
-    """`op(A) @ op(B)` where op transposes a 2-d operand when trans_* is set.
-    1-d operands follow numpy's matmul (a vector is a row on the left, a column on the right)."""
+    """`op(A) @ op(B)` where op swaps the last two axes of an operand of 2 or more when
+    trans_* is set: numpy's matmul, with stacks of matrices broadcast over their batch
+    axes (all but the last two), and 1-d operands a row on the left, a column on the
+    right."""
     name = "matmul"
     symbol = "@"
 
@@ -438,15 +565,12 @@ class MatMulOp(Op):
 
     def compute(self, node, vals):
         a, b = vals
-        if node.attrs["trans_A"] and a.ndim == 2:
-            a = a.T
-        if node.attrs["trans_B"] and b.ndim == 2:
-            b = b.T
-        return np.matmul(a, b)
+        return np.matmul(_t(a, node.attrs["trans_A"]), _t(b, node.attrs["trans_B"]))
 
     def gradient(self, node, g):
-        # In 2-d: dop(A) = G op(B)^T and dop(B) = op(A)^T G; vectors are lifted to matrices
-        # first (`as_matrix_op`) and the results reshaped back to the operands' shapes.
+        # As matrices: dop(A) = G op(B)^T and dop(B) = op(A)^T G; vectors are lifted to
+        # matrices first (`as_matrix_op`), products over broadcast batch axes summed back
+        # (`sum_to_op`), and the results reshaped to the operands' shapes.
         A, B = node.inputs
         tA, tB = node.attrs["trans_A"], node.attrs["trans_B"]
         A2 = as_matrix_op(A, "col" if tA else "row")
@@ -454,7 +578,7 @@ class MatMulOp(Op):
         G2 = as_matrix_op(g, "matmul_out", A, B)
         dA = matmul_op(B2, G2, tB, True) if tA else matmul_op(G2, B2, False, not tB)
         dB = matmul_op(G2, A2, True, tA) if tB else matmul_op(A2, G2, not tA, False)
-        return [reshape_like_op(dA, A), reshape_like_op(dB, B)]
+        return [reshape_like_op(sum_to_op(dA, A2), A), reshape_like_op(sum_to_op(dB, B2), B)]
 
     def jvp(self, node, tangents):
         # bilinear: d(op(A) op(B)) = op(dA) op(B) + op(A) op(dB)
@@ -464,22 +588,29 @@ class MatMulOp(Op):
                              node.inputs, node, tangents)
 
     def infer(self, node, shapes, dtypes):
-        sa, sb = shapes
-        if not (1 <= len(sa) <= 2 and 1 <= len(sb) <= 2):
-            raise shape_error(self, node, shapes, "matmul takes 1-d or 2-d operands")
-        a = tuple(reversed(sa)) if node.attrs["trans_A"] else tuple(sa)
-        b = tuple(reversed(sb)) if node.attrs["trans_B"] else tuple(sb)
-        if a[-1] != b[0]:
-            raise shape_error(self, node, shapes,
-                              f"inner dimensions differ ({a[-1]} vs {b[0]})")
-        return a[:-1] + b[1:], np.result_type(*dtypes)
+        sa, sb = (tuple(s) for s in shapes)
+        if not sa or not sb:
+            raise shape_error(self, node, shapes, "matmul takes operands of at least 1 dimension")
+        a = sa[:-2] + sa[-2:][::-1] if node.attrs["trans_A"] and len(sa) >= 2 else sa
+        b = sb[:-2] + sb[-2:][::-1] if node.attrs["trans_B"] and len(sb) >= 2 else sb
+        k_a = a[-1]
+        k_b = b[-2] if len(b) >= 2 else b[0]
+        if k_a != k_b:
+            raise shape_error(self, node, shapes, f"inner dimensions differ ({k_a} vs {k_b})")
+        try:
+            batch = np.broadcast_shapes(a[:-2], b[:-2])
+        except ValueError:
+            raise shape_error(self, node, shapes, "batch axes do not broadcast") from None
+        rows = a[-2:-1] if len(a) >= 2 else ()
+        cols = b[-1:] if len(b) >= 2 else ()
+        return tuple(batch) + rows + cols, np.result_type(*dtypes)
 
 
 matmul_op = MatMulOp(native="matmul")
 
 
 class AsMatrixOp(ShapedOp):
-    """A matmul operand or output gradient viewed as a matrix (a reshape, no copy).
+    """A matmul operand or output gradient viewed as matrices (a reshape, no copy).
 
     role "row"/"col": a vector becomes (1, k)/(k, 1).  role "matmul_out": the output
     gradient of `A @ B` gets back the unit axes that vector operands dropped."""
@@ -501,13 +632,15 @@ class AsMatrixOp(ShapedOp):
         role = node.attrs["role"]
         if role != "matmul_out":
             return _matrix_shape(self, node, shapes[0], role), dtypes[0]
-        g, a, b = shapes
-        m = (1,) if len(a) == 1 else ()
-        n = (1,) if len(b) == 1 else ()
-        shape = m + tuple(g) + n
-        if len(shape) != 2:
+        g, a, b = (list(s) for s in shapes)
+        shape = list(g)
+        if len(b) == 1:
+            shape.append(1)
+        if len(a) == 1:
+            shape.insert(len(shape) - 1, 1)
+        if len(shape) < 2:
             raise shape_error(self, node, shapes, "not a matmul output gradient")
-        return shape, dtypes[0]
+        return tuple(shape), dtypes[0]
 
 
 as_matrix_op = AsMatrixOp(native="alias")
@@ -609,4 +742,5 @@ del _name, _op
 graph.OPERATORS.update(
     add=(add_op, add_byconst_op), sub=(sub_op, sub_byconst_op), mul=(mul_op, mul_byconst_op),
     div=(div_op, div_byconst_op), rsub=rsub_byconst_op, rdiv=rdiv_byconst_op, neg=neg_op,
-    pow=pow_byconst_op, matmul=matmul_op)
+    pow=(pow_op, pow_byconst_op), matmul=matmul_op, full_like=full_like_op,
+    lt=less_op, le=less_equal_op, gt=greater_op, ge=greater_equal_op)

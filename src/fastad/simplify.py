@@ -103,7 +103,7 @@ class Simplifier:
     def fold(self, node, ins):
         op = node.op
         if isinstance(op, FillLikeOp):
-            self.const[node] = op.value
+            self.const[node] = op.fill_value(node)
             return True
         lends_shape = isinstance(op, ShapedOp)
         deciding = ins[:1] if lends_shape else ins

@@ -190,7 +190,7 @@ class Plan:
         for start, end, step in self.segments or [(0, len(self.instrs), None)]:
             for i in range(start, end):
                 ins = self.instrs[i]
-                operands = ", ".join(f"s{s.index}" for s in (ins.a, ins.b) if s is not None)
+                operands = ", ".join(f"s{s.index}" for s in (ins.a, ins.b, ins.x) if s is not None)
                 extra = " ".join(f"{k}={v}" for k, v in ins.fields.items()
                                  if k != "ndim" and (k, v) != ("group", 0))
                 lines.append(f"{i:4d} {OPCODE_NAMES[ins.opcode]:<12} {('f32', 'f64')[ins.dtype]}"
@@ -207,8 +207,9 @@ class Plan:
             p.op, p.dtype, p.out = ins.opcode, ins.dtype, ins.out.index
             p.a = ins.a.index if ins.a is not None else -1
             p.b = ins.b.index if ins.b is not None else -1
+            p.x = ins.x.index if ins.x is not None else -1
             for key, val in ins.fields.items():
-                if key in ("shape", "sa", "sb", "so"):
+                if key in ("shape", "sa", "sb", "so", "sx"):
                     getattr(p, key)[0:len(val)] = val
                 else:
                     setattr(p, key, val)
