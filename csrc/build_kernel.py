@@ -24,7 +24,7 @@ typedef struct {
     int64_t shape[...]; int64_t sa[...]; int64_t sb[...]; int64_t so[...];
     int64_t n; int64_t m; int64_t k; int32_t trans_a; int32_t trans_b; double c;
     int32_t group; int32_t fast; int32_t x; int64_t sx[...]; int64_t oa; int64_t ob;
-    int64_t ox; int64_t oo; double c2; ...;
+    int64_t ox; int64_t oo; double c2; int64_t geom[...]; ...;
 } fa_instr;
 typedef struct { int32_t threads; int32_t interruptible; int64_t *ns; ...; } fa_opts;
 extern const char *const fa_opcode_names[];

@@ -229,12 +229,43 @@ FA_CLONES static void SFX(cast)(const fa_instr *ins, const char *a, T *o)
 
 /* out[io] += a[ia] over the loop; summed axes have out stride 0.  A summed innermost
  * axis is added pairwise, as numpy does. */
+/* The value a reduction starts from: 0 for SUM, -inf (+inf) for REDUCE_MAX (MIN). */
+static T SFX(reduce_start)(int op)
+{
+    return op == FA_SUM ? 0 : op == FA_REDUCE_MAX ? -INFINITY : INFINITY;
+}
+
+static void SFX(reduce_init)(const fa_instr *ins, T *o)
+{
+    const T v = SFX(reduce_start)(ins->op);
+    for (int64_t i = 0; i < ins->n; i++)
+        o[i] = v;
+}
+
+/* max (min) of acc and v, a nan winning: numpy's order for ties of 0 and -0 */
+static inline T SFX(extreme)(int op, T acc, T v)
+{
+    if (op == FA_REDUCE_MAX)
+        return v > acc || v != v ? v : acc;
+    return v < acc || v != v ? v : acc;
+}
+
+/* out[io] (+)= a[ia] over the loop, summed axes having out stride 0; the n outputs start
+ * from reduce_start.  A summed innermost axis is added pairwise, as numpy does. */
 FA_CLONES static void SFX(sum)(const fa_instr *ins, const T *a, T *o)
 {
-    const int nd = ins->ndim;
+    const int nd = ins->ndim, op = ins->op;
     const int64_t sa = nd ? ins->sa[nd - 1] : 0, so = nd ? ins->so[nd - 1] : 0;
-    for (int64_t i = 0; i < ins->n; i++)
-        o[i] = 0;
+    SFX(reduce_init)(ins, o);
+    if (op != FA_SUM) {
+        FOR_EACH_ROW(ins, {
+            const T *x = a + ia;
+            T *y = o + io;
+            for (int64_t i = 0; i < len; i++)
+                y[i * so] = SFX(extreme)(op, y[i * so], x[i * sa]);
+        });
+        return;
+    }
     FOR_EACH_ROW(ins, {
         const T *x = a + ia;
         T *y = o + io;
@@ -245,6 +276,33 @@ FA_CLONES static void SFX(sum)(const fa_instr *ins, const T *a, T *o)
         else
             for (int64_t i = 0; i < len; i++) y[i * so] += x[i * sa];
     });
+}
+
+/* GATHER: out(m, K, n) = a(m, k, n) at the K int64 indices of idx along the middle
+ * axis; SCATTER_ADD: out(m, k, n) = 0, then the rows of a(m, K, n) added there, in
+ * order.  An index out of [0, k) (never from fastad.lowering) reads zeros, writes none. */
+static void SFX(index)(const fa_instr *ins, const T *a, const int64_t *idx, T *o)
+{
+    const int64_t P = ins->m, Q = ins->n, L = ins->k, K = ins->shape[0];
+    if (ins->op == FA_SCATTER_ADD)
+        memset(o, 0, (size_t)(P * L * Q) * sizeof(T));
+    for (int64_t p = 0; p < P; p++)
+        for (int64_t kk = 0; kk < K; kk++) {
+            const int64_t j = idx[kk];
+            const int ok = j >= 0 && j < L;
+            if (ins->op == FA_GATHER) {
+                T *dst = o + (p * K + kk) * Q;
+                if (ok)
+                    memcpy(dst, a + (p * L + j) * Q, (size_t)Q * sizeof(T));
+                else
+                    memset(dst, 0, (size_t)Q * sizeof(T));
+            } else if (ok) {
+                const T *src = a + (p * K + kk) * Q;
+                T *dst = o + (p * L + j) * Q;
+                for (int64_t q = 0; q < Q; q++)
+                    dst[q] += src[q];
+            }
+        }
 }
 
 static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
@@ -288,6 +346,168 @@ static void SFX(matmul_stack)(const fa_instr *ins, const T *a, const T *b, T *o)
         for (int64_t i = 0; i < len; i++)
             SFX(matmul)(ins, a + ia + i * sa, b + ib + i * sb, o + io + i * so);
     });
+}
+
+/* ---- convolution: im2col and gemm.  cols(C*KH*KW, N*OH*OW): row (c, i, j), column
+ * (n, oh, ow) holds x[n, c, oh*s + i - p, ow*s + j - p] (0 outside) ---- */
+typedef struct {
+    int64_t n, c, h, w, o, kh, kw, s, p, oh, ow;
+} SFX(geometry);
+
+static SFX(geometry) SFX(conv_geometry)(const fa_instr *ins)
+{
+    const int64_t *g = ins->geom;
+    SFX(geometry) G = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], 0, 0};
+    G.oh = window_count(G.h, G.kh, G.s, G.p);
+    G.ow = window_count(G.w, G.kw, G.s, G.p);
+    return G;
+}
+
+static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols)
+{
+    const int64_t np = g->n * g->oh * g->ow;
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
+                for (int64_t n = 0; n < g->n; n++)
+                    for (int64_t oh = 0; oh < g->oh; oh++) {
+                        const int64_t y = oh * g->s + i - g->p;
+                        T *dst = row + (n * g->oh + oh) * g->ow;
+                        const T *src = x + ((n * g->c + c) * g->h + y) * g->w;
+                        for (int64_t ow = 0; ow < g->ow; ow++) {
+                            const int64_t xx = ow * g->s + j - g->p;
+                            dst[ow] = y >= 0 && y < g->h && xx >= 0 && xx < g->w ? src[xx] : 0;
+                        }
+                    }
+            }
+}
+
+/* x (zeroed here) += cols put back where im2col took them */
+static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x)
+{
+    const int64_t np = g->n * g->oh * g->ow;
+    memset(x, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof(T));
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
+                for (int64_t n = 0; n < g->n; n++)
+                    for (int64_t oh = 0; oh < g->oh; oh++) {
+                        const int64_t y = oh * g->s + i - g->p;
+                        if (y < 0 || y >= g->h)
+                            continue;
+                        const T *src = row + (n * g->oh + oh) * g->ow;
+                        T *dst = x + ((n * g->c + c) * g->h + y) * g->w;
+                        for (int64_t ow = 0; ow < g->ow; ow++) {
+                            const int64_t xx = ow * g->s + j - g->p;
+                            if (xx >= 0 && xx < g->w)
+                                dst[xx] += src[ow];
+                        }
+                    }
+            }
+}
+
+/* (N, O, OH*OW) <-> (O, N*OH*OW) */
+static void SFX(to_channels)(const SFX(geometry) *g, const T *nchw, T *cn, int to)
+{
+    const int64_t q = g->oh * g->ow;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t o = 0; o < g->o; o++) {
+            T *a = cn + (o * g->n + n) * q;
+            T *b = (T *)nchw + (n * g->o + o) * q;
+            if (to)
+                memcpy(a, b, (size_t)q * sizeof(T));
+            else
+                memcpy(b, a, (size_t)q * sizeof(T));
+        }
+}
+
+static void SFX(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
+                      T *o)
+{
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        memset(o, 0, (size_t)(m * n) * sizeof(T));
+        return;
+    }
+    GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+         (blasint)m, (blasint)n, (blasint)k, 1, a, (blasint)(ta ? m : k), b,
+         (blasint)(tb ? k : n), 0, o, (blasint)n);
+}
+
+/* CONV2D: out = conv(a = X, b = W); CONV2D_GRAD_INPUT: out = dX from a = G, b = W;
+ * CONV2D_GRAD_FILTER: out = dW from a = G, b = X.  scratch: (C*KH*KW + O) * N*OH*OW. */
+static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T *o)
+{
+    const SFX(geometry) g = SFX(conv_geometry)(ins);
+    const int64_t ckk = g.c * g.kh * g.kw, np = g.n * g.oh * g.ow;
+    T *cols = scratch, *chan = scratch + ckk * np;
+    switch (ins->op) {
+    case FA_CONV2D:
+        SFX(im2col)(&g, a, cols);
+        SFX(gemm)(0, 0, g.o, np, ckk, b, cols, chan);       /* W(O, CKK) @ cols */
+        SFX(to_channels)(&g, o, chan, 0);
+        break;
+    case FA_CONV2D_GRAD_INPUT:
+        SFX(to_channels)(&g, a, chan, 1);
+        SFX(gemm)(1, 0, ckk, np, g.o, b, chan, cols);       /* W^T @ G(O, NP) */
+        SFX(col2im)(&g, cols, o);
+        break;
+    default:  /* FA_CONV2D_GRAD_FILTER */
+        SFX(to_channels)(&g, a, chan, 1);
+        SFX(im2col)(&g, b, cols);
+        SFX(gemm)(0, 1, g.o, ckk, np, chan, cols, o);       /* G(O, NP) @ cols^T */
+    }
+}
+
+/* ---- pooling over k x k windows moved by s, NCHW, no padding ---- */
+static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
+{
+    const int64_t N = ins->geom[0], C = ins->geom[1], H = ins->geom[2], W = ins->geom[3];
+    const int64_t k = ins->geom[4], s = ins->geom[5];
+    const int64_t OH = window_count(H, k, s, 0), OW = window_count(W, k, s, 0);
+    const int op = ins->op;
+    if (op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD)
+        memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
+    const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        const T *plane = x + nc * H * W;
+        for (int64_t i = 0; i < OH; i++)
+            for (int64_t j = 0; j < OW; j++) {
+                const int64_t top = i * s * W + j * s, out = nc * OH * OW + i * OW + j;
+                if (op == FA_POOL_AVG || op == FA_POOL_AVG_GRAD) {
+                    if (op == FA_POOL_AVG) {
+                        T sum = 0;
+                        for (int64_t u = 0; u < k; u++)
+                            for (int64_t v = 0; v < k; v++)
+                                sum += plane[top + u * W + v];
+                        o[out] = sum / (T)(k * k);
+                    } else {
+                        const T share = a[out] / (T)(k * k);
+                        for (int64_t u = 0; u < k; u++)
+                            for (int64_t v = 0; v < k; v++)
+                                o[nc * H * W + top + u * W + v] += share;
+                    }
+                    continue;
+                }
+                int64_t best = top;  /* the first largest, a nan the largest */
+                for (int64_t u = 0; u < k; u++)
+                    for (int64_t v = 0; v < k; v++) {
+                        const int64_t at = top + u * W + v;
+                        const T cur = plane[at], top_v = plane[best];
+                        if (top_v == top_v && (cur > top_v || cur != cur))
+                            best = at;
+                    }
+                if (op == FA_POOL_MAX)
+                    o[out] = plane[best];
+                else if (op == FA_POOL_MAX_GATHER)
+                    o[out] = a[nc * H * W + best];
+                else
+                    o[nc * H * W + best] += a[out];
+            }
+    }
 }
 
 /* softmax / log_softmax of each of the m rows of n elements, in passes over all rows:
@@ -358,6 +578,9 @@ static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, cons
     case K_SUM:    SFX(sum)(ins, x, out); break;
     case K_MATMUL: SFX(matmul_stack)(ins, x, y, out); break;
     case K_ROWS:   SFX(rows)(ins, x, (T *)b, out); break;
+    case K_INDEX:  SFX(index)(ins, x, (const int64_t *)c, out); break;
+    case K_CONV:   SFX(conv)(ins, x, y, (T *)c, out); break;
+    case K_POOL:   SFX(pool)(ins, x, y, out); break;
     case K_COPY:
         if (ins->op == FA_COPY)
             SFX(copy)(ins, x, out);

@@ -4,7 +4,10 @@
 
 #include "vm.h"
 
-enum fa_kind { K_UNARY, K_CONST, K_BINARY, K_TERNARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS };
+enum fa_kind {
+    K_UNARY, K_CONST, K_BINARY, K_TERNARY, K_COPY, K_FILL, K_SUM, K_MATMUL, K_ROWS, K_INDEX,
+    K_CONV, K_POOL
+};
 
 static const unsigned char kind_of[] = {
 #define FA_KIND(name, kind) K_##kind,
@@ -38,7 +41,7 @@ static inline int small_instr(const fa_instr *ins)
         return ins->n < 2 * FA_CHUNK;
     case K_ROWS:
         return ins->m * ins->n < 2 * FA_CHUNK;
-    case K_MATMUL:
+    case K_MATMUL: case K_INDEX: case K_CONV: case K_POOL:
         return 1;
     default: {
         int64_t size = 1;
@@ -71,6 +74,13 @@ static inline int32_t fast_kind(const fa_instr *ins)
             return FAST_BIN1;
     }
     return FAST_SMALL;
+}
+
+/* Output rows and columns of a convolution or a pool over `len` with a window of `k`,
+ * moved by `stride`, padded by `pad` on both sides (the window fits: validated). */
+static inline int64_t window_count(int64_t len, int64_t k, int64_t stride, int64_t pad)
+{
+    return (len + 2 * pad - k) / stride + 1;
 }
 
 /* The number of elements a (validated) group member computes. */

@@ -9,6 +9,11 @@
  *   COPY    out[i] = a[ia]                      broadcasting copy (CAST_*: also converts)
  *   FILL    out[i] = c
  *   SUM     out[io] += a[i]                     a contiguous; `so` strides are 0 on summed axes
+ *                                               (REDUCE_MAX/MIN: out[io] = max/min(out[io], a[i]))
+ *   INDEX   GATHER: out(m, K, n) = a(m, k, n) at x's K int64 indices along the middle axis;
+ *           SCATTER_ADD: out(m, k, n) = 0, then += a(m, K, n) there (K = shape[0])
+ *   CONV    NCHW convolution by im2col and gemm (geom), x a scratch buffer
+ *   POOL    NCHW pooling (geom)
  *   MATMUL  out(m,n) = op(a)(m,k) @ op(b)(k,n)  BLAS gemm, row major
  *   ROWS    per row of `n` elements, `m` rows   softmax family over the last axis
  */
@@ -59,6 +64,18 @@
     X(CAST_F64_F32, COPY)     \
     X(FILL, FILL)             \
     X(SUM, SUM)               \
+    X(REDUCE_MAX, SUM)        \
+    X(REDUCE_MIN, SUM)        \
+    X(GATHER, INDEX)          \
+    X(SCATTER_ADD, INDEX)     \
+    X(CONV2D, CONV)           \
+    X(CONV2D_GRAD_INPUT, CONV)  \
+    X(CONV2D_GRAD_FILTER, CONV) \
+    X(POOL_MAX, POOL)         \
+    X(POOL_AVG, POOL)         \
+    X(POOL_MAX_SCATTER, POOL) \
+    X(POOL_MAX_GATHER, POOL)  \
+    X(POOL_AVG_GRAD, POOL)    \
     X(MATMUL, MATMUL)         \
     X(SOFTMAX, ROWS)          \
     X(LOG_SOFTMAX, ROWS)

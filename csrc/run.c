@@ -201,7 +201,7 @@ static void run_chunk(void *ctx, int64_t c)
         const int64_t in_item = ins->op == FA_CAST_F32_F64 ? 4 : ins->op == FA_CAST_F64_F32 ? 8 : item;
         sub.shape[d] = len;
         if (kind_of[ins->op] == K_SUM)
-            sub.n = 0;  /* the outputs were zeroed once, before the chunks */
+            sub.n = 0;  /* the outputs were started once, before the chunks */
         execute(&sub, (operands){a + lo * ins->sa[d] * in_item,
                                  b ? b + lo * ins->sb[d] * item : NULL,
                                  p.x ? p.x + lo * ins->sx[d] * item : NULL,
@@ -250,7 +250,7 @@ static int plan_cut(const fa_instr *ins, cut_job *job)
         }
         /* a SUM of everything (the loop collapses to one contiguous axis): cut along the
          * subtrees of the pairwise sum */
-        if (kind == K_SUM && ins->ndim == 1 && ins->sa[0] == 1) {
+        if (ins->op == FA_SUM && ins->ndim == 1 && ins->sa[0] == 1) {
             job->how = CUT_TREE;
             job->total = ins->shape[0];
             return 1;
@@ -325,8 +325,13 @@ static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts
         run_whole(ins, slots);
         return;
     }
-    if (kind_of[ins->op] == K_SUM)
-        memset(operands_of(ins, slots).o, 0, (size_t)(ins->n * item_size(ins->dtype)));
+    if (kind_of[ins->op] == K_SUM) {  /* each chunk adds to the outputs: start them once */
+        char *o = operands_of(ins, slots).o;
+        if (ins->dtype == FA_F64)
+            reduce_init_f64(ins, (double *)o);
+        else
+            reduce_init_f32(ins, (float *)o);
+    }
     if (job.how == CUT_TREE) {
         run_tree(&job, threads);
         return;

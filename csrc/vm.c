@@ -63,6 +63,16 @@ static int64_t dense_bytes(int64_t rows, int64_t cols, int64_t item)
     return bytes;
 }
 
+/* The product of n sizes times item, -1 for a negative size or overflow. */
+static int64_t product_bytes(const int64_t *sizes, int n, int64_t item)
+{
+    int64_t total = item;
+    for (int i = 0; i < n; i++)
+        if (sizes[i] < 0 || __builtin_mul_overflow(total, sizes[i], &total))
+            return -1;
+    return total;
+}
+
 /* Bytes a stack of matrices of `matrix` bytes spans: one per element of the batch loop
  * over ins->shape, at these element strides; -1 for bad sizes. */
 static int64_t stack_bytes(const fa_instr *ins, const int64_t *stride, int64_t matrix,
@@ -125,7 +135,7 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
     if (ins->ndim < 0 || ins->ndim > FA_MAXDIM)
         return E_RANK;
     const int64_t item = ins->dtype == FA_F64 ? 8 : 4;
-    int64_t a_bytes = -1, b_bytes = -1, x_bytes = -1, out_bytes = -1, a_item = item;
+    int64_t a_bytes = -1, b_bytes = -1, x_bytes = -1, out_bytes = -1, a_item = item, x_item = item;
     int uses_a = 1, uses_b = 0, uses_x = 0, strided = 0;
     switch (kind_of[ins->op]) {
     case K_UNARY:
@@ -177,6 +187,60 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         b_bytes = stack_bytes(ins, ins->sb, dense_bytes(ins->k, ins->n, item), item);
         out_bytes = stack_bytes(ins, ins->so, dense_bytes(ins->m, ins->n, item), item);
         break;
+    case K_INDEX: {
+        if (ins->ndim != 1)
+            return E_RANK;
+        uses_x = 1;
+        const int64_t many[3] = {ins->m, ins->k, ins->n}, picked[3] = {ins->m, ins->shape[0], ins->n};
+        const int64_t whole = product_bytes(many, 3, item), part = product_bytes(picked, 3, item);
+        a_bytes = ins->op == FA_GATHER ? whole : part;
+        out_bytes = ins->op == FA_GATHER ? part : whole;
+        x_bytes = product_bytes(ins->shape, 1, 8);  /* int64 indices */
+        x_item = 8;
+        break;
+    }
+    case K_CONV: {
+        const int64_t *g = ins->geom;  /* N, C, H, W, O, KH, KW, stride, padding */
+        for (int i = 0; i < 9; i++)
+            if (g[i] < 0 || g[i] > INT32_MAX)  /* so that what follows cannot overflow */
+                return E_SIZE;
+        if (g[5] < 1 || g[6] < 1 || g[7] < 1 || g[5] > g[2] + 2 * g[8] || g[6] > g[3] + 2 * g[8])
+            return E_SIZE;
+        const int64_t oh = window_count(g[2], g[5], g[7], g[8]);
+        const int64_t ow = window_count(g[3], g[6], g[7], g[8]);
+        int64_t plane, np;
+        if (g[1] > INT32_MAX / (g[5] * g[6]) || __builtin_mul_overflow(oh, ow, &plane) ||
+            __builtin_mul_overflow(g[0], plane, &np) || np > INT32_MAX)
+            return E_SIZE;  /* BLAS takes 32-bit sizes */
+        const int64_t xs[4] = {g[0], g[1], g[2], g[3]}, ws[4] = {g[4], g[1], g[5], g[6]};
+        const int64_t gs[4] = {g[0], g[4], oh, ow}, cols[2] = {g[1] * g[5] * g[6] + g[4], np};
+        const int64_t x_b = product_bytes(xs, 4, item), w_b = product_bytes(ws, 4, item);
+        const int64_t g_b = product_bytes(gs, 4, item);
+        uses_b = uses_x = 1;
+        x_bytes = product_bytes(cols, 2, item);
+        a_bytes = ins->op == FA_CONV2D ? x_b : g_b;
+        b_bytes = ins->op == FA_CONV2D_GRAD_FILTER ? x_b : w_b;
+        out_bytes = ins->op == FA_CONV2D ? g_b : ins->op == FA_CONV2D_GRAD_INPUT ? x_b : w_b;
+        break;
+    }
+    case K_POOL: {
+        const int64_t *g = ins->geom;  /* N, C, H, W, kernel, stride */
+        for (int i = 0; i < 6; i++)
+            if (g[i] < 0 || g[i] > INT32_MAX)
+                return E_SIZE;
+        if (g[4] < 1 || g[5] < 1 || g[4] > g[2] || g[4] > g[3])
+            return E_SIZE;
+        const int64_t xs[4] = {g[0], g[1], g[2], g[3]};
+        const int64_t ps[4] = {g[0], g[1], window_count(g[2], g[4], g[5], 0),
+                               window_count(g[3], g[4], g[5], 0)};
+        const int64_t x_b = product_bytes(xs, 4, item), p_b = product_bytes(ps, 4, item);
+        const int op = ins->op;
+        uses_b = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER;
+        b_bytes = x_b;
+        a_bytes = op == FA_POOL_MAX || op == FA_POOL_AVG || op == FA_POOL_MAX_GATHER ? x_b : p_b;
+        out_bytes = op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD ? x_b : p_b;
+        break;
+    }
     case K_ROWS:
         if (ins->n < 1)
             return E_SIZE;
@@ -196,7 +260,7 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
     if (!err && uses_b)
         err = check_operand(ins->b, b_bytes, ins->ob, item, slot_bytes, n_slots);
     if (!err && uses_x)
-        err = check_operand(ins->x, x_bytes, ins->ox, item, slot_bytes, n_slots);
+        err = check_operand(ins->x, x_bytes, ins->ox, x_item, slot_bytes, n_slots);
     return err;
 }
 

@@ -40,6 +40,8 @@ typedef struct {
     int64_t oa, ob, ox, oo;       /* element offsets into a, b, x and out: strided kinds
                                    * (BINARY, TERNARY, COPY, SUM) only; else 0 */
     double c2;                    /* CLIP: the upper bound (c is the lower) */
+    int64_t geom[10];             /* CONV: N, C, H, W, O, KH, KW, stride, padding;
+                                   * POOL: N, C, H, W, kernel, stride */
 } fa_instr;
 
 /* Elements per block when a group runs block by block: a group's live blocks stay in

@@ -73,6 +73,9 @@ class Node:
     def __matmul__(self, other):
         return OPERATORS["matmul"](self, other)
 
+    def __getitem__(self, key):
+        return OPERATORS["getitem"](self, key)
+
     def __rmatmul__(self, other):
         return OPERATORS["matmul"](other, self)
 

@@ -297,6 +297,224 @@ class Lowering:
             out.storage.kind = "const"
             self.constants.append((out, value))
 
+    # -- helpers of the rules below --------------------------------------------------------
+
+    def temp(self, shape, dtype):
+        return Value(tuple(shape), np.dtype(dtype), self.storage(shape, np.dtype(dtype)))
+
+    def constant_value(self, value, dtype):
+        """A buffer holding `value` (an array or a number), written once per workspace."""
+        value = np.asarray(value, dtype)
+        v = self.temp(value.shape, dtype)
+        v.storage.kind = "const"
+        self.constants.append((v, value))
+        return v
+
+    def copy_strided(self, node, src, dst, shape, sa, so, oa=0, oo=0):
+        """COPY over a loop of `shape`: dst[oo + i.so] = src[oa + i.sa]."""
+        fields = self.loop(shape, sa=sa, so=so)
+        if fields is None:
+            return False
+        self.emit(node, "COPY", dst.dtype, dst, src, oa=oa, oo=oo, **fields)
+        return True
+
+    def elementwise(self, node, opcode, dtype, out, a, b, x=None):
+        """A BINARY (or, with x, TERNARY) opcode over out's shape, a and b (and x)
+        broadcast to it."""
+        shape = out.shape
+        strides = dict(sa=broadcast_strides(a.shape, shape), sb=broadcast_strides(b.shape, shape))
+        if x is not None:
+            strides["sx"] = broadcast_strides(x.shape, shape)
+        fields = self.loop(shape, **strides, so=contiguous_strides(shape))
+        if fields is None:
+            return False
+        self.emit(node, opcode, dtype, out, a, b, x=x, **fields)
+        return True
+
+    def unary_into(self, node, opcode, out, a, c=None):
+        const = {} if c is None else {"c": c}
+        self.emit(node, opcode, out.dtype, out, a, n=math.prod(out.shape), **const)
+
+    # -- shapes and indexing ---------------------------------------------------------------
+
+    def permute(self, node, x, perm):
+        """x's axes permuted into the node's value: a strided COPY."""
+        shape, dtype = self.specs[node]
+        strides = contiguous_strides(x.shape)
+        out = self.new_value(node)
+        if not self.copy_strided(node, x, out, shape, [strides[p] for p in perm],
+                                 contiguous_strides(shape)):
+            return False
+
+    def transpose(self, node, ins):
+        return self.permute(node, ins[0], node.op.perm(node, ins[0].shape))
+
+    def untranspose(self, node, ins):
+        perm = node.op.perm(node, len(ins[0].shape))
+        return self.permute(node, ins[0], list(np.argsort(perm)))
+
+    def getitem(self, node, ins):
+        """Basic indexing: one strided COPY; with an integer array, the basic part (the
+        array's axis whole) first when it is not all of x, then a GATHER along the axis."""
+        x = ins[0]
+        plan = ops.IndexPlan(node.op, node, x.shape, node.attrs["key"])
+        if plan.at is None:
+            out = self.new_value(node)
+            return None if self.copy_strided(node, x, out, plan.dims, plan.strides,
+                                             contiguous_strides(plan.dims), oa=plan.offset) else False
+        basic = x
+        if plan.offset or list(plan.strides) != contiguous_strides(plan.dims):
+            basic = self.temp(plan.dims, x.dtype)
+            if not self.copy_strided(node, x, basic, plan.dims, plan.strides,
+                                     contiguous_strides(plan.dims), oa=plan.offset):
+                return False
+        idx = self.constant_value(plan.index.reshape(-1), np.int64)
+        out = self.new_value(node)
+        self.emit(node, "GATHER", out.dtype, out, basic, x=idx, ndim=1, shape=[plan.index.size],
+                  m=math.prod(plan.dims[:plan.at]), k=plan.dims[plan.at],
+                  n=math.prod(plan.dims[plan.at + 1:]))
+
+    def index_add(self, node, ins):
+        """Zeros, then the gradient copied into the indexed view of them; with an integer
+        array, SCATTER_ADD along the axis first (into the view's own buffer when the view
+        is not all of x)."""
+        g, x = ins
+        plan = ops.IndexPlan(node.op, node, x.shape, node.attrs["key"])
+        shape, dtype = self.specs[node]
+        out = self.new_value(node)
+        whole = not plan.offset and list(plan.strides) == contiguous_strides(plan.dims)
+        if plan.at is not None:
+            target = out if whole else self.temp(plan.dims, dtype)
+            idx = self.constant_value(plan.index.reshape(-1), np.int64)
+            self.emit(node, "SCATTER_ADD", dtype, target, g, x=idx, ndim=1,
+                      shape=[plan.index.size], m=math.prod(plan.dims[:plan.at]),
+                      k=plan.dims[plan.at], n=math.prod(plan.dims[plan.at + 1:]))
+            if whole:
+                return
+            g = target
+        self.emit(node, "FILL", dtype, out, n=math.prod(shape), c=0.0)
+        if not self.copy_strided(node, g, out, plan.dims, contiguous_strides(plan.dims),
+                                 plan.strides, oo=plan.offset):
+            return False
+
+    def join(self, node, ins):
+        """concat and stack: each input COPYed into its part of the output."""
+        shape, dtype = self.specs[node]
+        _, axis = ops._join_shapes(node.op, node, [v.shape for v in ins], node.attrs["axis"],
+                                   node.op.stack)
+        out, strides = self.new_value(node), contiguous_strides(shape)
+        at = 0
+        for v in ins:
+            v = self.cast(node, v, dtype)
+            if node.op.stack:
+                so = strides[:axis] + strides[axis + 1:]
+                step = 1
+            else:
+                so, step = strides, v.shape[axis]
+            if not self.copy_strided(node, v, out, v.shape, contiguous_strides(v.shape), so,
+                                     oo=at * strides[axis]):
+                return False
+            at += step
+
+    def join_part(self, node, ins):
+        """Input i's part of a join's gradient: a strided COPY out of it."""
+        g = ins[0]
+        key = node.op.part(node, [v.shape for v in ins])
+        plan = ops.IndexPlan(node.op, node, g.shape, key)
+        out = self.new_value(node)
+        if not self.copy_strided(node, g, out, plan.dims, plan.strides,
+                                 contiguous_strides(plan.dims), oa=plan.offset):
+            return False
+
+    def pad(self, node, ins):
+        x = ins[0]
+        shape, dtype = self.specs[node]
+        pw = ops.pad_widths(node.op, node, x.shape, node.attrs["pad_width"])
+        out, strides = self.new_value(node), contiguous_strides(shape)
+        self.emit(node, "FILL", dtype, out, n=math.prod(shape), c=0.0)
+        if not self.copy_strided(node, x, out, x.shape, contiguous_strides(x.shape), strides,
+                                 oo=sum(b * st for (b, _), st in zip(pw, strides))):
+            return False
+
+    def unpad(self, node, ins):
+        g, x = ins
+        pw = ops.pad_widths(node.op, node, x.shape, node.attrs["pad_width"])
+        strides = contiguous_strides(g.shape)
+        out = self.new_value(node)
+        if not self.copy_strided(node, g, out, x.shape, strides, contiguous_strides(x.shape),
+                                 oa=sum(b * st for (b, _), st in zip(pw, strides))):
+            return False
+
+    # -- reductions and losses made of several instructions --------------------------------
+
+    def logsumexp(self, node, ins):
+        """m = max (0 where not finite, as m - m == 0 tells); log(sum(exp(x - m))) + m:
+        the reference's formula, instruction by instruction."""
+        x = ins[0]
+        shape, dtype = self.specs[node]
+        axes = set(ops.reduce_axes(node.op, node, x.shape, node.attrs["axis"]))
+        kept = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
+        zero = self.constant_value(0.0, dtype)
+        m, t = self.temp(kept, dtype), self.temp(kept, dtype)
+        if self.total(node, x, axes, opcode="REDUCE_MAX", out=m) is False:
+            return False
+        self.elementwise(node, "SUB", dtype, t, m, m)
+        self.elementwise(node, "EQUAL", dtype, t, t, zero)
+        self.elementwise(node, "SELECT", dtype, m, m, zero, x=t)
+        e = self.temp(x.shape, dtype)
+        if not self.elementwise(node, "SUB", dtype, e, x, m):
+            return False
+        self.unary_into(node, "EXP", e, e)
+        self.total(node, e, axes, out=t)
+        self.unary_into(node, "LN", t, t)
+        out = self.new_value(node)
+        self.elementwise(node, "ADD", dtype, Value(kept, dtype, out.storage), t, m)
+
+    def sigmoid_cross_entropy(self, node, ins):
+        """mean(max(z, 0) - z t + log1p(exp(-|z|))), as ops.sigmoid_cross_entropy."""
+        shape, dtype = self.specs[node]
+        z, t = (self.cast(node, v, dtype) for v in ins)
+        zero = self.constant_value(0.0, dtype)
+        a, b = self.temp(z.shape, dtype), self.temp(z.shape, dtype)
+        if not self.elementwise(node, "MAXIMUM", dtype, a, z, zero):
+            return False
+        self.elementwise(node, "MUL", dtype, b, z, t)
+        self.elementwise(node, "SUB", dtype, a, a, b)
+        for opcode, src in (("ABS", z), ("NEG", b), ("EXP", b), ("LOG1P", b)):
+            self.unary_into(node, opcode, b, src)
+        self.elementwise(node, "ADD", dtype, a, a, b)
+        out = self.new_value(node)
+        flat = [math.prod(z.shape)]
+        self.emit(node, "SUM", dtype, out, a, n=1, **self.loop(flat, sa=[1], so=[0]))
+        self.emit(node, "DIV_BYCONST", dtype, out, out, n=1, c=math.prod(z.shape))
+
+    # -- convolution and pooling -----------------------------------------------------------
+
+    def conv(self, node, ins):
+        shape, dtype = self.specs[node]
+        a, b = (self.cast(node, v, dtype) for v in ins[:2])
+        xs, ws, gs = node.op.geometry(node, [v.shape for v in ins])
+        n, c, h, w = xs
+        o, _, kh, kw = ws
+        oh, ow = gs[2:]
+        scratch = self.temp(((c * kh * kw + o) * n * oh * ow,), dtype)
+        out = self.new_value(node)
+        opcode = {"conv": "CONV2D", "input": "CONV2D_GRAD_INPUT", "filter": "CONV2D_GRAD_FILTER"}
+        self.emit(node, opcode[node.op.role], dtype, out, a, b, x=scratch,
+                  geom=[n, c, h, w, o, kh, kw, node.attrs["stride"], node.attrs["padding"]])
+
+    def pool(self, node, ins):
+        shape, dtype = self.specs[node]
+        role = node.op.role
+        x = self.cast(node, ins[-1], dtype)
+        a = self.cast(node, ins[0], dtype)
+        out = self.new_value(node)
+        opcode = {"max": "POOL_MAX", "avg": "POOL_AVG", "max_scatter": "POOL_MAX_SCATTER",
+                  "max_gather": "POOL_MAX_GATHER", "avg_grad": "POOL_AVG_GRAD"}[role]
+        b = x if role in ("max_scatter", "max_gather") else None
+        self.emit(node, opcode, dtype, out, a, b,
+                  geom=list(x.shape) + [node.attrs["kernel"], node.attrs["stride"]])
+
     def clip(self, node, ins):
         out = self.new_value(node)
         self.emit(node, "CLIP", out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape),
@@ -335,18 +553,19 @@ class Lowering:
         if divide_by is not None:
             self.emit(node, "DIV_BYCONST", dtype, out, out, n=math.prod(shape), c=divide_by)
 
-    def total(self, node, src, summed, divide_by=None):
-        """`src` summed over the axes in `summed`, divided by `divide_by`."""
-        shape, dtype = self.specs[node]
-        if math.prod(src.shape[d] for d in summed) == 1 and divide_by in (None, 1):
+    def total(self, node, src, summed, divide_by=None, opcode="SUM", out=None):
+        """`src` summed (or its REDUCE_MAX/MIN) over the axes in `summed`, divided by
+        `divide_by`, into `out` (default: the node's value)."""
+        shape, dtype = (out.shape, out.dtype) if out is not None else self.specs[node]
+        if math.prod(src.shape[d] for d in summed) == 1 and divide_by in (None, 1) and out is None:
             return self.alias(node, src)  # only unit axes are summed: a reshape
         kept = [1 if d in summed else n for d, n in enumerate(src.shape)]
         so = [0 if d in summed else s for d, s in enumerate(contiguous_strides(kept))]
         fields = self.loop(src.shape, sa=contiguous_strides(src.shape), so=so)
         if fields is None:
             return False
-        out = self.new_value(node)
-        self.emit(node, "SUM", dtype, out, src, n=math.prod(shape), **fields)
+        out = out or self.new_value(node)
+        self.emit(node, opcode, dtype, out, src, n=math.prod(shape), **fields)
         if divide_by is not None:
             self.emit(node, "DIV_BYCONST", dtype, out, out, n=math.prod(shape), c=divide_by)
 
@@ -356,6 +575,13 @@ class Lowering:
         axes = ops.reduce_axes(node.op, node, x.shape, node.attrs["axis"])
         count = math.prod(x.shape[d] for d in axes) if node.op.mean else None
         return self.total(node, x, set(axes), count)
+
+    def extreme(self, node, ins):
+        """reduce_max and reduce_min."""
+        x = ins[0]
+        axes = ops.reduce_axes(node.op, node, x.shape, node.attrs["axis"])
+        opcode = "REDUCE_MAX" if node.op.fn is np.max else "REDUCE_MIN"
+        return self.total(node, x, set(axes), opcode=opcode)
 
     def sum_to(self, node, ins):
         x, target = ins[0], self.specs[node][0]
@@ -446,7 +672,24 @@ RULES = {
     "per_row": Lowering.per_row,
     "clip": Lowering.clip,
     "where": Lowering.where,
+    "extreme": Lowering.extreme,
+    "transpose": Lowering.transpose,
+    "untranspose": Lowering.untranspose,
+    "getitem": Lowering.getitem,
+    "index_add": Lowering.index_add,
+    "join": Lowering.join,
+    "join_part": Lowering.join_part,
+    "pad": Lowering.pad,
+    "unpad": Lowering.unpad,
+    "logsumexp": Lowering.logsumexp,
+    "sigmoid_cross_entropy": Lowering.sigmoid_cross_entropy,
+    "conv": Lowering.conv,
+    "pool": Lowering.pool,
 }
 # opcodes the rules emit themselves (besides those op rows name)
 RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "DIV_BYCONST", "MATMUL",
-                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL", "CLIP", "SELECT"}
+                "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL", "CLIP", "SELECT",
+                "REDUCE_MAX", "REDUCE_MIN", "GATHER", "SCATTER_ADD", "SUB", "EQUAL", "EXP",
+                "LN", "ADD", "MAXIMUM", "ABS", "LOG1P", "CONV2D", "CONV2D_GRAD_INPUT",
+                "CONV2D_GRAD_FILTER", "POOL_MAX", "POOL_AVG", "POOL_MAX_SCATTER",
+                "POOL_MAX_GATHER", "POOL_AVG_GRAD"}

@@ -452,7 +452,12 @@ class ReduceOp(Op):
     def __init__(self, name, mean, native=None):
         self.name, self.mean, self.native = name, mean, native
 
-    def __call__(self, A, axis=None, keepdims=False):
+    def __call__(self, A, axis=None, keepdims=False, reduction_indices=None, keep_dims=None):
+        """reduction_indices and keep_dims: TensorFlow 1's names of axis and keepdims."""
+        if reduction_indices is not None:
+            axis = reduction_indices
+        if keep_dims is not None:
+            keepdims = keep_dims
         if isinstance(axis, list):
             axis = tuple(axis)
         return Node(self, [A], f"{self.name.capitalize()}({A})",
@@ -482,6 +487,93 @@ class ReduceOp(Op):
 
 reduce_sum_op = ReduceOp("reduce_sum", mean=False, native="reduce")
 reduce_mean_op = ReduceOp("reduce_mean", mean=True, native="reduce")
+
+
+class ExtremeOp(Op):
+    """The largest (np.max) or smallest (np.min) element over `axis` (None: all axes);
+    nan wins.  The gradient is shared equally among tied extremes."""
+
+    def __init__(self, name, fn, native=None):
+        self.name, self.fn, self.native = name, fn, native
+
+    def __call__(self, A, axis=None, keepdims=False):
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        return Node(self, [A], f"{self.name.capitalize()}({A})",
+                    attrs={"axis": axis, "keepdims": bool(keepdims)})
+
+    def compute(self, node, vals):
+        x = vals[0]
+        axes = reduce_axes(self, node, x.shape, node.attrs["axis"])
+        return self.fn(x, axis=axes, keepdims=node.attrs["keepdims"])
+
+    def share(self, node):
+        """1 / (number of ties) where the input is the extreme, else 0, in the input's shape."""
+        x = node.inputs[0]
+        hit = equal_op(x, unreduce_op(node, x, node.attrs, False))
+        ties = reduce_sum_op(hit, axis=node.attrs["axis"], keepdims=node.attrs["keepdims"])
+        return hit / unreduce_op(ties, x, node.attrs, False)
+
+    def gradient(self, node, g):
+        x = node.inputs[0]
+        return [unreduce_op(g, x, node.attrs, False) * self.share(node)]
+
+    def jvp(self, node, tangents):
+        return reduce_sum_op(tangents[0] * self.share(node), axis=node.attrs["axis"],
+                             keepdims=node.attrs["keepdims"])
+
+    def infer(self, node, shapes, dtypes):
+        shape = shapes[0]
+        axes = reduce_axes(self, node, shape, node.attrs["axis"])
+        if any(shape[a] == 0 for a in axes):
+            raise shape_error(self, node, shapes, "the reduced axes are empty: no "
+                                                  f"{self.name.split('_')[1]} there")
+        return reduce_sum_op.infer(node, shapes, dtypes)
+
+
+reduce_max_op = ExtremeOp("reduce_max", np.max, native="extreme")
+reduce_min_op = ExtremeOp("reduce_min", np.min, native="extreme")
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over `axis`, shifted by the maximum (0 where it is not finite)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+class LogSumExpOp(Op):
+    """log(sum(exp(A))) over `axis` (None: all), stable for large |A|; its gradient is
+    the softmax over those axes."""
+    name = "logsumexp"
+
+    def __call__(self, A, axis=None, keepdims=False):
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        return Node(self, [A], f"LogSumExp({A})", attrs={"axis": axis, "keepdims": bool(keepdims)})
+
+    def compute(self, node, vals):
+        x = vals[0]
+        return logsumexp(x, reduce_axes(self, node, x.shape, node.attrs["axis"]),
+                         node.attrs["keepdims"])
+
+    def softmax(self, node):
+        x = node.inputs[0]
+        return exp_op(x - unreduce_op(node, x, node.attrs, False))
+
+    def gradient(self, node, g):
+        return [unreduce_op(g, node.inputs[0], node.attrs, False) * self.softmax(node)]
+
+    def jvp(self, node, tangents):
+        return reduce_sum_op(tangents[0] * self.softmax(node), axis=node.attrs["axis"],
+                             keepdims=node.attrs["keepdims"])
+
+    def infer(self, node, shapes, dtypes):
+        return reduce_sum_op.infer(node, shapes, dtypes)
+
+
+logsumexp_op = LogSumExpOp(native="logsumexp")
 
 
 class UnreduceOp(ShapedOp):
@@ -646,6 +738,651 @@ class AsMatrixOp(ShapedOp):
 as_matrix_op = AsMatrixOp(native="alias")
 
 
+# --- shapes and indexing ---------------------------------------------------------------------
+
+def axis_of(op, node, shape, axis, extra=0):
+    """`axis` as a non-negative axis of `shape` (of a result one longer with extra=1)."""
+    ndim = len(shape) + extra
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise shape_error(op, node, [shape], f"axis {axis!r} is out of range")
+    return int(axis) % ndim
+
+
+class ReshapeOp(Op):
+    """`A` reshaped to `shape` (one entry may be -1), numpy's element order."""
+    name = "reshape"
+
+    def __call__(self, A, shape):
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+        return Node(self, [A], f"Reshape({A},{shape})", attrs={"shape": shape})
+
+    def compute(self, node, vals):
+        return np.reshape(vals[0], node.attrs["shape"])
+
+    def gradient(self, node, g):
+        return [reshape_like_op(g, node.inputs[0])]
+
+    def jvp(self, node, tangents):
+        return reshape_op(tangents[0], node.attrs["shape"])
+
+    def infer(self, node, shapes, dtypes):
+        want, size = node.attrs["shape"], math.prod(shapes[0])
+        if want.count(-1) > 1 or any(n < -1 for n in want):
+            raise shape_error(self, node, shapes, f"bad target shape {want} (one -1 at most)")
+        known = math.prod(n for n in want if n != -1)
+        if -1 in want:
+            if known == 0 or size % known:
+                raise shape_error(self, node, shapes, f"cannot reshape {size} elements to {want}")
+            want = tuple(size // known if n == -1 else n for n in want)
+        if math.prod(want) != size:
+            raise shape_error(self, node, shapes, f"cannot reshape {size} elements to {want}")
+        return want, dtypes[0]
+
+
+reshape_op = ReshapeOp(native="alias")
+
+
+class TransposeOp(Op):
+    """`A` with its axes permuted (`axes`; None reverses them), np.transpose."""
+    name = "transpose"
+
+    def __call__(self, A, axes=None):
+        axes = None if axes is None else tuple(int(a) for a in axes)
+        return Node(self, [A], f"Transpose({A})", attrs={"axes": axes})
+
+    def perm(self, node, shape):
+        axes = node.attrs["axes"]
+        ndim = len(shape)
+        if axes is None:
+            return tuple(range(ndim))[::-1]
+        norm = tuple(a % ndim if -ndim <= a < ndim else None for a in axes)
+        if len(axes) != ndim or None in norm or sorted(norm) != list(range(ndim)):
+            raise shape_error(self, node, [shape], f"axes {axes} are not a permutation of {ndim} axes")
+        return norm
+
+    def compute(self, node, vals):
+        return np.transpose(vals[0], node.attrs["axes"])
+
+    def gradient(self, node, g):
+        return [untranspose_op(g, node)]
+
+    def jvp(self, node, tangents):
+        return transpose_op(tangents[0], node.attrs["axes"])
+
+    def infer(self, node, shapes, dtypes):
+        return tuple(shapes[0][a] for a in self.perm(node, shapes[0])), dtypes[0]
+
+
+transpose_op = TransposeOp(native="transpose")
+
+
+class UntransposeOp(ShapedOp):
+    """The gradient of a transpose node T: `G` transposed back (T lends its axes)."""
+    name = "untranspose"
+
+    def compute(self, node, vals):
+        return np.transpose(vals[0], np.argsort(self.perm(node, vals[1].ndim)))
+
+    def perm(self, node, ndim):
+        axes = node.inputs[1].attrs["axes"]
+        return tuple(range(ndim))[::-1] if axes is None else tuple(a % ndim for a in axes)
+
+    def adjoint(self, node, g):
+        return transpose_op(g, node.inputs[1].attrs["axes"])
+
+    def infer(self, node, shapes, dtypes):
+        if tuple(shapes[0]) != tuple(shapes[1]):
+            raise shape_error(self, node, shapes, "the gradient's shape is not the transpose's")
+        perm = np.argsort(self.perm(node, len(shapes[0])))
+        return tuple(shapes[0][a] for a in perm), dtypes[0]
+
+
+untranspose_op = UntransposeOp(native="untranspose")
+
+
+def index_key(key):
+    """A __getitem__ key as a tuple; lists and arrays of integers become int64 arrays."""
+    key = key if isinstance(key, tuple) else (key,)
+    out = []
+    for k in key:
+        if isinstance(k, (list, np.ndarray)) and not isinstance(k, np.ndarray) or \
+                isinstance(k, np.ndarray):
+            arr = np.asarray(k)
+            if arr.dtype.kind not in "iu":
+                raise TypeError(f"fastad indexing takes integer arrays, not {arr.dtype}")
+            out.append(arr.astype(np.int64))
+        elif k is None or k is Ellipsis or isinstance(k, slice):
+            out.append(k)
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            out.append(int(k))
+        else:
+            raise TypeError(f"fastad indexing takes ints, slices, None, ... and one integer "
+                            f"array, not {type(k).__name__}")
+    if sum(isinstance(k, np.ndarray) for k in out) > 1:
+        raise TypeError("fastad indexing takes one integer array at most")
+    if sum(k is Ellipsis for k in out) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    return tuple(out)
+
+
+class IndexPlan:
+    """Where `x[key]` reads from a contiguous x of `shape`: `offset` and, per axis of the
+    basic part (the key with its array replaced by a whole slice), `dims` and element
+    `strides`; the array's axis `at` (in those dims), its length and its values (made
+    non-negative), or at None."""
+
+    def __init__(self, op, node, shape, key):
+        n_used = sum(k is not None and k is not Ellipsis for k in key)
+        if n_used > len(shape):
+            raise IndexError(f"{op.name} node '{node.name}': too many indices for an array "
+                             f"of shape {tuple(shape)}")
+        full = []
+        for k in key:
+            full += [slice(None)] * (len(shape) - n_used) if k is Ellipsis else [k]
+        full += [slice(None)] * (len(shape) - sum(k is not None for k in full))
+        strides = [1] * len(shape)
+        for i in range(len(shape) - 2, -1, -1):
+            strides[i] = strides[i + 1] * shape[i + 1]
+        self.offset, self.dims, self.strides, self.at, self.index = 0, [], [], None, None
+        axis = 0
+        for k in full:
+            if k is None:
+                self.dims.append(1)
+                self.strides.append(0)
+                continue
+            n, st = shape[axis], strides[axis]
+            if isinstance(k, int):
+                if not -n <= k < n:
+                    raise IndexError(f"{op.name} node '{node.name}': index {k} is out of range "
+                                     f"for axis {axis} of size {n} (shape {tuple(shape)})")
+                self.offset += (k % n) * st
+            elif isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                self.dims.append(len(range(start, stop, step)))
+                self.strides.append(step * st)
+                if self.dims[-1]:
+                    self.offset += start * st
+            else:
+                bad = (k < -n) | (k >= n)
+                if bad.any():
+                    raise IndexError(f"{op.name} node '{node.name}': index {int(k[bad][0])} is "
+                                     f"out of range for axis {axis} of size {n} "
+                                     f"(shape {tuple(shape)})")
+                self.at, self.length, self.index = len(self.dims), n, np.where(k < 0, k + n, k)
+                self.dims.append(n)
+                self.strides.append(st)
+            axis += 1
+
+    @property
+    def basic_shape(self):
+        return tuple(self.dims)
+
+    @property
+    def shape(self):
+        if self.at is None:
+            return tuple(self.dims)
+        return tuple(self.dims[:self.at]) + self.index.shape + tuple(self.dims[self.at + 1:])
+
+
+class GetItemOp(Op):
+    """`A[key]`: numpy's basic indexing (ints, slices with steps, negative indices, None,
+    ...) and at most one integer array, along one axis: a gather.  Its gradient is a
+    scatter-add, so repeated indices add up."""
+    name = "getitem"
+
+    def __call__(self, A, key):
+        key = index_key(key)
+        return Node(self, [A], f"{A}[{_key_text(key)}]", attrs={"key": key})
+
+    def compute(self, node, vals):
+        return vals[0][node.attrs["key"]]
+
+    def gradient(self, node, g):
+        return [index_add_op(g, node.inputs[0], node.attrs["key"])]
+
+    def jvp(self, node, tangents):
+        return getitem_op(tangents[0], node.attrs["key"])
+
+    def infer(self, node, shapes, dtypes):
+        return IndexPlan(self, node, shapes[0], node.attrs["key"]).shape, dtypes[0]
+
+
+def _key_text(key):
+    def one(k):
+        if isinstance(k, slice):
+            return ":".join("" if v is None else str(v) for v in (k.start, k.stop, k.step)).rstrip(":") or ":"
+        return "..." if k is Ellipsis else "None" if k is None else (
+            f"array{list(k.shape)}" if isinstance(k, np.ndarray) else str(k))
+    return ",".join(one(k) for k in key)
+
+
+getitem_op = GetItemOp(native="getitem")
+
+
+class IndexAddOp(ShapedOp):
+    """Zeros of `X`'s shape with `G` added at `X[key]` (np.add.at): the gradient of
+    `X[key]`; repeated indices add up, in order."""
+    name = "index_add"
+
+    def __call__(self, G, X, key):
+        return Node(self, [G, X], f"IndexAdd({G},{X})", attrs={"key": key})
+
+    def compute(self, node, vals):
+        g, x = vals
+        out = np.zeros(x.shape, g.dtype)
+        np.add.at(out, node.attrs["key"], g)
+        return out
+
+    def adjoint(self, node, g):
+        return getitem_op(g, node.attrs["key"])
+
+    def infer(self, node, shapes, dtypes):
+        want = IndexPlan(self, node, shapes[1], node.attrs["key"]).shape
+        if tuple(shapes[0]) != want:
+            raise shape_error(self, node, shapes, f"the gradient's shape is not {want}")
+        return tuple(shapes[1]), dtypes[0]
+
+
+index_add_op = IndexAddOp(native="index_add")
+
+
+def _join_shapes(op, node, shapes, axis, stack):
+    """The shape of concatenating (stacking) arrays of `shapes` along `axis`."""
+    if not shapes:
+        raise shape_error(op, node, shapes, "needs at least one input")
+    first = tuple(shapes[0])
+    if stack:
+        if any(tuple(s) != first for s in shapes):
+            raise shape_error(op, node, shapes, "stacked arrays must have one shape")
+        a = axis_of(op, node, first, axis, extra=1)
+        return first[:a] + (len(shapes),) + first[a:], a
+    if not first:
+        raise shape_error(op, node, shapes, "cannot concatenate 0-d arrays")
+    a = axis_of(op, node, first, axis)
+    for s in shapes:
+        if len(s) != len(first) or any(n != m for i, (n, m) in enumerate(zip(s, first)) if i != a):
+            raise shape_error(op, node, shapes, f"shapes differ off axis {a}")
+    return first[:a] + (sum(s[a] for s in shapes),) + first[a + 1:], a
+
+
+class JoinOp(Op):
+    """np.concatenate (stack=False) or np.stack (stack=True) of its inputs along `axis`."""
+
+    def __init__(self, name, stack, native=None):
+        self.name, self.stack, self.native = name, stack, native
+
+    def __call__(self, nodes, axis=0):
+        nodes = list(nodes)
+        return Node(self, nodes, f"{self.name.capitalize()}({','.join(map(str, nodes))})",
+                    attrs={"axis": int(axis)})
+
+    def compute(self, node, vals):
+        return (np.stack if self.stack else np.concatenate)(vals, axis=node.attrs["axis"])
+
+    def gradient(self, node, g):
+        return [join_part_op(g, node, i) for i in range(len(node.inputs))]
+
+    def jvp(self, node, tangents):
+        return self([zeroslike_op(x) if t is None else t for x, t in zip(node.inputs, tangents)],
+                    node.attrs["axis"])
+
+    def infer(self, node, shapes, dtypes):
+        return _join_shapes(self, node, shapes, node.attrs["axis"], self.stack)[0], \
+            np.result_type(*dtypes)
+
+
+concat_op = JoinOp("concat", stack=False, native="join")
+stack_op = JoinOp("stack", stack=True, native="join")
+
+
+class JoinPartOp(ShapedOp):
+    """Input i's part of `G`, the gradient of a concat or stack node J (J lends the
+    shapes and the axis)."""
+    name = "join_part"
+
+    def __call__(self, G, J, i):
+        return Node(self, [G, J, *J.inputs], f"JoinPart({G},{i})", attrs={"i": int(i)})
+
+    def part(self, node, shapes):
+        J = node.inputs[1]
+        _, axis = _join_shapes(J.op, J, shapes[2:], J.attrs["axis"], J.op.stack)
+        i = node.attrs["i"]
+        if J.op.stack:
+            return (slice(None),) * axis + (i,)
+        start = sum(s[axis] for s in shapes[2:2 + i])
+        return (slice(None),) * axis + (slice(start, start + shapes[2 + i][axis]),)
+
+    def compute(self, node, vals):
+        return vals[0][self.part(node, [v.shape for v in vals])]
+
+    def adjoint(self, node, g):
+        J, i = node.inputs[1], node.attrs["i"]
+        return J.op([g if j == i else zeroslike_op(x) for j, x in enumerate(J.inputs)],
+                    J.attrs["axis"])
+
+    def like(self, node, x):
+        return join_part_op(x, node.inputs[1], node.attrs["i"])
+
+    def infer(self, node, shapes, dtypes):
+        if tuple(shapes[0]) != tuple(shapes[1]):
+            raise shape_error(self, node, shapes[:2], "the gradient's shape is not the join's")
+        return tuple(shapes[2 + node.attrs["i"]]), dtypes[0]
+
+
+join_part_op = JoinPartOp(native="join_part")
+
+
+def pad_widths(op, node, shape, pad_width):
+    """np.pad's pad_width as ((before, after), ...) per axis."""
+    try:
+        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (len(shape), 2))
+    except ValueError:
+        raise shape_error(op, node, [shape], f"pad_width {pad_width!r} does not fit "
+                                             f"{len(shape)} axes") from None
+    if (pw < 0).any():
+        raise shape_error(op, node, [shape], f"pad_width {pad_width!r} is negative")
+    return tuple((int(b), int(a)) for b, a in pw)
+
+
+class PadOp(Op):
+    """`A` padded with zeros (np.pad, constant mode): pad_width as np.pad takes it."""
+    name = "pad"
+
+    def __call__(self, A, pad_width):
+        pw = np.asarray(pad_width).tolist()
+        return Node(self, [A], f"Pad({A},{pw})", attrs={"pad_width": pw})
+
+    def compute(self, node, vals):
+        x = vals[0]
+        return np.pad(x, pad_widths(self, node, x.shape, node.attrs["pad_width"]))
+
+    def gradient(self, node, g):
+        return [unpad_op(g, node.inputs[0], node.attrs["pad_width"])]
+
+    def jvp(self, node, tangents):
+        return pad_op(tangents[0], node.attrs["pad_width"])
+
+    def infer(self, node, shapes, dtypes):
+        pw = pad_widths(self, node, shapes[0], node.attrs["pad_width"])
+        return tuple(n + b + a for n, (b, a) in zip(shapes[0], pw)), dtypes[0]
+
+
+pad_op = PadOp(native="pad")
+
+
+class UnpadOp(ShapedOp):
+    """`G` with the padding of pad(X, pad_width) cut off: the gradient of a pad."""
+    name = "unpad"
+
+    def __call__(self, G, X, pad_width):
+        return Node(self, [G, X], f"Unpad({G},{X})", attrs={"pad_width": pad_width})
+
+    def crop(self, node, shape):
+        pw = pad_widths(self, node, shape, node.attrs["pad_width"])
+        return tuple(slice(b, b + n) for n, (b, _) in zip(shape, pw))
+
+    def compute(self, node, vals):
+        return vals[0][self.crop(node, vals[1].shape)]
+
+    def adjoint(self, node, g):
+        return pad_op(g, node.attrs["pad_width"])
+
+    def infer(self, node, shapes, dtypes):
+        want, _ = pad_op.infer(node, shapes[1:], dtypes[1:])
+        if tuple(shapes[0]) != want:
+            raise shape_error(self, node, shapes, f"the gradient's shape is not {want}")
+        return tuple(shapes[1]), dtypes[0]
+
+
+unpad_op = UnpadOp(native="unpad")
+
+
+# --- convolution and pooling (NCHW data, OIHW weights) ----------------------------------------
+
+def _pair_int(op, node, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{op.name} node '{node.name}': {name} must be a non-negative integer, "
+                         f"not {value!r}")
+    return int(value)
+
+
+def conv_geometry(op, node, xs, ws, stride, padding):
+    """(N, C, H, W, O, KH, KW, OH, OW) of a convolution, checked."""
+    if len(xs) != 4 or len(ws) != 4:
+        raise shape_error(op, node, [xs, ws], "takes NCHW data and OIHW weights (4-d both)")
+    n, c, h, w = xs
+    o, c2, kh, kw = ws
+    if c != c2:
+        raise shape_error(op, node, [xs, ws], f"data have {c} channels, weights {c2}")
+    if kh > h + 2 * padding or kw > w + 2 * padding or kh == 0 or kw == 0:
+        raise shape_error(op, node, [xs, ws], f"the {kh}x{kw} kernel does not fit the "
+                                              f"{h}x{w} input padded by {padding}")
+    return n, c, h, w, o, kh, kw, (h + 2 * padding - kh) // stride + 1, \
+        (w + 2 * padding - kw) // stride + 1
+
+
+def im2col(x, kh, kw, stride, padding):
+    """Windows of x (N, C, H, W): (N, C, OH, OW, KH, KW), zero padding around."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return win[:, :, ::stride, ::stride]
+
+
+def conv2d(x, w, stride, padding):
+    cols = im2col(x, w.shape[2], w.shape[3], stride, padding)
+    return np.ascontiguousarray(np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2))
+
+
+def conv2d_grad_input(g, w, x_shape, stride, padding):
+    """The adjoint of conv2d in x: windows of zeros of x_shape given g."""
+    n, c, h, wd = x_shape
+    kh, kw = w.shape[2:]
+    dcols = np.tensordot(g, w, axes=([1], [0]))  # (N, OH, OW, C, KH, KW)
+    out = np.zeros((n, c, h + 2 * padding, wd + 2 * padding), dtype=np.result_type(g, w))
+    oh, ow = g.shape[2:]
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += \
+                dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return out[:, :, padding:padding + h, padding:padding + wd]
+
+
+def conv2d_grad_filter(g, x, w_shape, stride, padding):
+    cols = im2col(x, w_shape[2], w_shape[3], stride, padding)  # (N, C, OH, OW, KH, KW)
+    return np.tensordot(g, cols, axes=([0, 2, 3], [0, 2, 3]))
+
+
+class ConvOp(Op):
+    """conv2d_op(X, W, stride, padding) and its two gradients: the one in the data
+    (`conv2d_grad_input_op(G, W, X)`) and the one in the weights
+    (`conv2d_grad_filter_op(G, X, W)`; the last input of each only lends its shape).
+    All three are bilinear, so their gradients and tangents are one another."""
+
+    def __init__(self, name, role, native=None):
+        self.name, self.role, self.native = name, role, native
+
+    def __call__(self, A, B, C=None, stride=1, padding=0):
+        inputs = [A, B] if C is None else [A, B, C]
+        node = Node(self, inputs, f"{self.name.capitalize()}({A},{B})",
+                    attrs={"stride": stride, "padding": padding})
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"{self.name} node '{node.name}': stride must be a positive "
+                             f"integer, not {stride!r}")
+        _pair_int(self, node, "padding", padding)
+        return node
+
+    def geometry(self, node, shapes):
+        """(x shape, w shape, g shape) of the convolution behind the node."""
+        s, p = node.attrs["stride"], node.attrs["padding"]
+        xs, ws = {"conv": lambda: (shapes[0], shapes[1]), "input": lambda: (shapes[2], shapes[1]),
+                  "filter": lambda: (shapes[1], shapes[2])}[self.role]()
+        geo = conv_geometry(self, node, tuple(xs), tuple(ws), s, p)
+        n, c, h, w, o, kh, kw, oh, ow = geo
+        if self.role != "conv" and tuple(shapes[0]) != (n, o, oh, ow):
+            raise shape_error(self, node, shapes, f"the gradient's shape is not {(n, o, oh, ow)}")
+        return tuple(xs), tuple(ws), (n, o, oh, ow)
+
+    def compute(self, node, vals):
+        s, p = node.attrs["stride"], node.attrs["padding"]
+        if self.role == "conv":
+            return conv2d(vals[0], vals[1], s, p)
+        if self.role == "input":
+            return conv2d_grad_input(vals[0], vals[1], vals[2].shape, s, p)
+        return conv2d_grad_filter(vals[0], vals[1], vals[2].shape, s, p)
+
+    def bilinear(self, node, a, b):
+        """This op of (a, b) in place of the node's first two inputs."""
+        s, p = node.attrs["stride"], node.attrs["padding"]
+        return self(a, b, *node.inputs[2:], stride=s, padding=p)
+
+    def gradient(self, node, h):
+        s, p = node.attrs["stride"], node.attrs["padding"]
+        A, B = node.inputs[:2]
+        if self.role == "conv":      # Y = conv(X, W)
+            return [conv2d_grad_input_op(h, B, A, stride=s, padding=p),
+                    conv2d_grad_filter_op(h, A, B, stride=s, padding=p)]
+        if self.role == "input":     # Z = convT(G, W): <H, Z> = <conv(H, W), G>
+            return [conv2d_op(h, B, stride=s, padding=p),
+                    conv2d_grad_filter_op(A, h, B, stride=s, padding=p), None]
+        # Z = gradfilter(G, X): <H, Z> = <conv(X, H), G>
+        return [conv2d_op(B, h, stride=s, padding=p),
+                conv2d_grad_input_op(A, h, B, stride=s, padding=p), None]
+
+    def jvp(self, node, tangents):
+        A, B = node.inputs[:2]
+        ta, tb = tangents[:2]
+        terms = [self.bilinear(node, ta, B) if ta is not None else None,
+                 self.bilinear(node, A, tb) if tb is not None else None]
+        return functools.reduce(add_op, [t for t in terms if t is not None])
+
+    def infer(self, node, shapes, dtypes):
+        xs, ws, gs = self.geometry(node, shapes)
+        out = {"conv": gs, "input": xs, "filter": ws}[self.role]
+        return out, np.result_type(*dtypes[:2])
+
+
+conv2d_op = ConvOp("conv2d", "conv", native="conv")
+conv2d_grad_input_op = ConvOp("conv2d_grad_input", "input", native="conv")
+conv2d_grad_filter_op = ConvOp("conv2d_grad_filter", "filter", native="conv")
+
+
+def pool_geometry(op, node, xs, kernel, stride):
+    if len(xs) != 4:
+        raise shape_error(op, node, [xs], "takes NCHW data (4-d)")
+    n, c, h, w = xs
+    if kernel > h or kernel > w:
+        raise shape_error(op, node, [xs], f"the {kernel}x{kernel} window does not fit {h}x{w}")
+    return n, c, h, w, (h - kernel) // stride + 1, (w - kernel) // stride + 1
+
+
+def pool_windows(x, kernel, stride):
+    return np.lib.stride_tricks.sliding_window_view(x, (kernel, kernel), axis=(2, 3))[
+        :, :, ::stride, ::stride]
+
+
+def max_positions(x, kernel, stride):
+    """Per window, the flat index into x (N*C*H*W) of its first largest element (a nan
+    counts as the largest, as np.argmax has it)."""
+    n, c, h, w = x.shape
+    win = pool_windows(x, kernel, stride)
+    oh, ow = win.shape[2:4]
+    flat = win.reshape(n, c, oh, ow, kernel * kernel)
+    k = np.argmax(flat, axis=-1)
+    i, j = np.divmod(k, kernel)
+    rows = np.arange(oh)[:, None] * stride + i
+    cols = np.arange(ow)[None, :] * stride + j
+    base = (np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * h * w
+    return base + rows * w + cols
+
+
+class PoolOp(Op):
+    """Pooling over kernel x kernel windows moved by `stride` (default: the kernel), no
+    padding, NCHW: max_pool2d_op and avg_pool2d_op, and the ops their gradients are made
+    of.  A max window's gradient goes to its first largest element (row by row)."""
+
+    def __init__(self, name, role, native=None):
+        self.name, self.role, self.native = name, role, native
+
+    def __call__(self, *args, kernel=None, stride=None):
+        """op(X, kernel, stride=None); the gradient ops take (G, X, kernel, stride)."""
+        inputs = [a for a in args if isinstance(a, Node)]
+        rest = list(args[len(inputs):])
+        kernel = rest.pop(0) if rest and kernel is None else kernel
+        stride = rest.pop(0) if rest and stride is None else stride
+        if kernel is None or rest:
+            raise TypeError(f"{self.name}: takes the input node(s), a kernel and a stride")
+        stride = kernel if stride is None else stride
+        node = Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})",
+                    attrs={"kernel": kernel, "stride": stride})
+        for name, v in (("kernel", kernel), ("stride", stride)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{self.name} node '{node.name}': {name} must be a positive "
+                                 f"integer, not {v!r}")
+        return node
+
+    def compute(self, node, vals):
+        k, s = node.attrs["kernel"], node.attrs["stride"]
+        if self.role == "max":
+            return pool_windows(vals[0], k, s).max(axis=(-2, -1))
+        if self.role == "avg":
+            return pool_windows(vals[0], k, s).mean(axis=(-2, -1))
+        if self.role == "avg_grad":  # g spread over each window's elements / k^2
+            g, x = vals
+            out = np.zeros(x.shape, g.dtype)
+            oh, ow = g.shape[2:]
+            for i in range(k):
+                for j in range(k):
+                    out[:, :, i:i + s * oh:s, j:j + s * ow:s] += g / (k * k)
+            return out
+        pos = max_positions(vals[1], k, s)
+        if self.role == "max_gather":  # t at each window's largest element
+            return vals[0].reshape(-1)[pos]
+        g, x = vals  # max_scatter: g added at each window's largest element
+        out = np.zeros(x.size, g.dtype)
+        np.add.at(out, pos.reshape(-1), g.reshape(-1))
+        return out.reshape(x.shape)
+
+    def again(self, op, node, *inputs):
+        return op(*inputs, kernel=node.attrs["kernel"], stride=node.attrs["stride"])
+
+    def gradient(self, node, g):
+        x = node.inputs[-1]
+        if self.role == "max":
+            return [self.again(max_pool2d_scatter_op, node, g, x)]
+        if self.role == "avg":
+            return [self.again(avg_pool2d_grad_op, node, g, x)]
+        if self.role == "avg_grad":
+            return [self.again(avg_pool2d_op, node, g), None]
+        other = max_pool2d_scatter_op if self.role == "max_gather" else max_pool2d_gather_op
+        return [self.again(other, node, g, x), None]
+
+    def jvp(self, node, tangents):
+        t, x = tangents[0], node.inputs[-1]
+        if t is None:
+            return None
+        if self.role == "max":
+            return self.again(max_pool2d_gather_op, node, t, x)
+        if self.role == "avg":
+            return self.again(avg_pool2d_op, node, t)
+        return self.again(self, node, t, x)
+
+    def infer(self, node, shapes, dtypes):
+        k, s = node.attrs["kernel"], node.attrs["stride"]
+        n, c, h, w, oh, ow = pool_geometry(self, node, tuple(shapes[-1]), k, s)
+        if self.role in ("max", "avg"):
+            return (n, c, oh, ow), dtypes[0]
+        if tuple(shapes[0]) != ((n, c, h, w) if self.role == "max_gather" else (n, c, oh, ow)):
+            raise shape_error(self, node, shapes, "the first input's shape does not fit the pool")
+        return ((n, c, oh, ow) if self.role == "max_gather" else (n, c, h, w)), dtypes[0]
+
+
+max_pool2d_op = PoolOp("max_pool2d", "max", native="pool")
+avg_pool2d_op = PoolOp("avg_pool2d", "avg", native="pool")
+max_pool2d_scatter_op = PoolOp("max_pool2d_scatter", "max_scatter", native="pool")
+max_pool2d_gather_op = PoolOp("max_pool2d_gather", "max_gather", native="pool")
+avg_pool2d_grad_op = PoolOp("avg_pool2d_grad", "avg_grad", native="pool")
+
+
 # --- softmax family (last axis) -------------------------------------------------------------
 
 class LastAxisOp(Op):
@@ -710,6 +1447,49 @@ softmax_cross_entropy_op = LastAxisOp(
     native="softmax_cross_entropy", reduces=True)
 
 
+def sigmoid_cross_entropy(z, t):
+    """mean(max(z, 0) - z t + log1p(exp(-|z|))): binary cross-entropy from logits, with
+    no overflow for large |z|."""
+    return np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+
+
+class SigmoidCrossEntropyOp(Op):
+    """The mean binary cross-entropy of `labels` (in [0, 1]) against sigmoid(`logits`),
+    stable for |logits| >> 1; labels must have the logits' shape."""
+    name = "sigmoid_cross_entropy"
+
+    def __call__(self, logits, labels):
+        return Node(self, [logits, labels], f"SigmoidCrossEntropy({logits},{labels})")
+
+    def compute(self, node, vals):
+        return sigmoid_cross_entropy(*vals)
+
+    def per_element(self, node, g):
+        """g / (number of elements), spread over the logits' shape."""
+        z = node.inputs[0]
+        return unreduce_op(g, z, {"axis": None, "keepdims": False}, True)
+
+    def gradient(self, node, g):
+        z, t = node.inputs
+        share = self.per_element(node, g)
+        return [(sigmoid_op(z) - t) * share, -(z * share)]
+
+    def jvp(self, node, tangents):
+        z, t = node.inputs
+        terms = [reduce_mean_op((sigmoid_op(z) - t) * tz) for tz in tangents[:1] if tz is not None]
+        if tangents[1] is not None:
+            terms.append(-reduce_mean_op(z * tangents[1]))
+        return functools.reduce(add_op, terms)
+
+    def infer(self, node, shapes, dtypes):
+        if tuple(shapes[0]) != tuple(shapes[1]):
+            raise shape_error(self, node, shapes, "labels must have the logits' shape")
+        return (), np.result_type(*dtypes)
+
+
+sigmoid_cross_entropy_op = SigmoidCrossEntropyOp(native="sigmoid_cross_entropy")
+
+
 class PerRowOp(ShapedOp):
     """`g / rows(Z)`, rows = the product of all but Z's last axis."""
     name = "per_row"
@@ -734,13 +1514,15 @@ per_row_op = PerRowOp(native="per_row")
 
 # --- the table's registration: built-in facts, and Node's operators -------------------------
 
+__all__ = []  # the table's rows: every module-level *_op
 for _name, _op in list(globals().items()):
     if isinstance(_op, Op) and _name.endswith("_op"):
         _op.builtin, _op.key = True, f"{__name__}:{_name}"
+        __all__.append(_name)
 del _name, _op
 
 graph.OPERATORS.update(
     add=(add_op, add_byconst_op), sub=(sub_op, sub_byconst_op), mul=(mul_op, mul_byconst_op),
     div=(div_op, div_byconst_op), rsub=rsub_byconst_op, rdiv=rdiv_byconst_op, neg=neg_op,
     pow=(pow_op, pow_byconst_op), matmul=matmul_op, full_like=full_like_op,
-    lt=less_op, le=less_equal_op, gt=greater_op, ge=greater_equal_op)
+    lt=less_op, le=less_equal_op, gt=greater_op, ge=greater_equal_op, getitem=getitem_op)

@@ -209,7 +209,7 @@ class Plan:
             p.b = ins.b.index if ins.b is not None else -1
             p.x = ins.x.index if ins.x is not None else -1
             for key, val in ins.fields.items():
-                if key in ("shape", "sa", "sb", "so", "sx"):
+                if key in ("shape", "sa", "sb", "so", "sx", "geom"):
                     getattr(p, key)[0:len(val)] = val
                 else:
                     setattr(p, key, val)
