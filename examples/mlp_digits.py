@@ -1,20 +1,26 @@
 """An MLP (64-128-10, relu, softmax cross-entropy) trained by minibatch SGD with fastad
 on scikit-learn's handwritten digits (8x8 images, 1797 samples, 25 % held out).
 
-    python examples/mlp_digits.py [--backend native|python] [--epochs N] [--quick]
-                                  [--plot PATH]
+By default `Trainer.fit` trains it (shuffled batches of 32, the learning rate decaying
+linearly per epoch as a schedule); `--loop executor` runs the same training as a
+Python loop of `Executor.run` and numpy updates (the course way), and ends at the same
+parameters, bit for bit.
+
+    python examples/mlp_digits.py [--loop trainer|executor] [--backend native|python]
+                                  [--epochs N] [--quick] [--plot PATH]
 
 Needs scikit-learn; tqdm (progress bar) and matplotlib (--plot) are optional:
 `pip install fastad[examples]`.
 """
 import argparse
 import importlib.util
+import math
 import time
 
 import numpy as np
 
 import fastad as ad
-from training import epoch_bar, plot_curves, report
+from training import LOOPS, epoch_bar, plot_curves, report
 
 
 QUICK_EPOCHS = 12
@@ -32,10 +38,16 @@ def load_data(seed):
     return x_train, y_train, x_test, y_test
 
 
-def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", seed=0,
-          progress=False):
+def rate(lr, epoch, epochs):
+    """The learning rate of an epoch: it decays linearly, so that the last epochs settle."""
+    return lr * (1 - epoch / epochs)
+
+
+def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", loop="trainer",
+          seed=0, progress=False):
     """Trains on the digits; returns the final test accuracy, the seconds taken (after
-    loading the data) and the mean training loss and the test accuracy after each epoch."""
+    loading the data), the mean training loss and the test accuracy after each epoch,
+    the History (the loss of every step) and the final parameters."""
     x_train, y_train, x_test, y_test = load_data(seed)
     start = time.perf_counter()
     onehot = np.eye(10)[y_train]
@@ -45,7 +57,6 @@ def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", seed=0
     logits = ad.matmul_op(ad.relu_op(ad.matmul_op(X, W1) + b1), W2) + b2
     loss = ad.softmax_cross_entropy_op(logits, Y)
     params = [W1, b1, W2, b2]
-    step = ad.Executor([loss, *ad.gradients(loss, params)], backend=backend)
     predict = ad.Executor([logits], backend=backend)
 
     rng = np.random.default_rng(seed)
@@ -53,30 +64,55 @@ def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", seed=0
               b1: np.zeros(hidden),
               W2: rng.standard_normal((hidden, 10)) * np.sqrt(1 / hidden),
               b2: np.zeros(10)}
+    steps = math.ceil(len(x_train) / batch_size)  # a step per batch; the last may be smaller
 
-    losses, accuracies = [], []
-    epoch_range = epoch_bar(epochs, f"MLP on digits ({backend})", progress)
-    for epoch in epoch_range:
-        rate = lr * (1 - epoch / epochs)  # decays linearly: the last epochs settle
-        order = rng.permutation(len(x_train))
-        total = 0.0
-        for lo in range(0, len(order), batch_size):  # the last batch may be smaller
-            batch = order[lo:lo + batch_size]
-            l_val, *grads = step.run({**values, X: x_train[batch], Y: onehot[batch]})
-            for p, g in zip(params, grads):
-                values[p] -= rate * g
-            total += float(l_val) * len(batch)
-        losses.append(total / len(order))
-        scores, = predict.run({X: x_test, W1: values[W1], b1: values[b1],
-                               W2: values[W2], b2: values[b2]})
-        accuracies.append(float(np.mean(scores.argmax(axis=1) == y_test)))
-        report(epoch_range, loss=f"{losses[-1]:.4f}", test_acc=f"{accuracies[-1]:.3f}")
+    def test_accuracy(values):
+        scores, = predict.run({X: x_test, **values})
+        return float(np.mean(scores.argmax(axis=1) == y_test))
+
+    accuracies = []
+    with epoch_bar(epochs, f"MLP on digits ({loop}, {backend})", progress) as bar:
+        if loop == "trainer":
+            # the schedule's t counts steps from 1
+            sgd = ad.optim.SGD(lambda t: rate(lr, (t - 1) // steps, epochs))
+            trainer = ad.Trainer(loss, values, sgd, backend=backend)
+
+            def after_epoch(epoch, history):
+                accuracies.append(test_accuracy(dict(trainer.params.items())))
+                report(bar, loss=f"{history.epoch_means[-1]:.4f}",
+                       test_acc=f"{accuracies[-1]:.3f}")
+
+            history = trainer.fit({X: x_train, Y: onehot}, epochs, batch_size=batch_size,
+                                  shuffle=True, seed=seed, callbacks=[after_epoch],
+                                  progress=False)
+            values = dict(trainer.params.items())
+        else:
+            step = ad.Executor([loss, *ad.gradients(loss, params)], backend=backend)
+            orders = np.random.default_rng(seed)  # the permutations fit(shuffle=True, seed) draws
+            losses = []
+            for epoch in range(epochs):
+                order = orders.permutation(len(x_train))
+                for lo in range(0, len(order), batch_size):
+                    batch = order[lo:lo + batch_size]
+                    l_val, *grads = step.run({**values, X: x_train[batch], Y: onehot[batch]})
+                    for p, g in zip(params, grads):
+                        values[p] -= rate(lr, epoch, epochs) * g
+                    losses.append(float(l_val))
+                accuracies.append(test_accuracy(values))
+                report(bar, loss=f"{np.mean(losses[-steps:]):.4f}",
+                       test_acc=f"{accuracies[-1]:.3f}")
+            losses = np.array(losses)
+            history = ad.History(losses, losses.reshape(epochs, steps).mean(axis=1),
+                                 [steps] * epochs)
     return {"accuracy": accuracies[-1], "seconds": time.perf_counter() - start,
-            "losses": losses, "accuracies": accuracies}
+            "losses": list(history.epoch_means), "accuracies": accuracies,
+            "history": history, "params": {p.name: values[p] for p in params}}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--loop", choices=LOOPS, default="trainer",
+                   help="Trainer.fit, or a loop of Executor.run and numpy updates")
     p.add_argument("--backend", choices=ad.executor.BACKENDS, default="native")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs")
@@ -92,10 +128,10 @@ def main(argv=None):
         p.error("--plot needs matplotlib: pip install fastad[examples]")
 
     result = train(QUICK_EPOCHS if args.quick else args.epochs, args.batch_size, args.lr,
-                   args.hidden, args.backend, args.seed, progress=True)
+                   args.hidden, args.backend, args.loop, args.seed, progress=True)
     print(f"test accuracy {result['accuracy']:.3f}, final mean training loss "
           f"{result['losses'][-1]:.4f}, {len(result['losses'])} epochs in "
-          f"{result['seconds']:.2f} s ({args.backend} backend)")
+          f"{result['seconds']:.2f} s ({args.loop} loop, {args.backend} backend)")
     if args.plot:
         plot_curves(result, args.plot, "test accuracy")
         print(f"wrote {args.plot}")

@@ -1,6 +1,7 @@
 """The hand-written numpy forward+backward of each workload: the floor for numpy code.
 A step takes the dict of a case's arrays and returns [loss, *gradients] (W5f's: [loss]);
-the chain_* functions make the step for a chain of n_ops ops."""
+the chain_* functions make the step for a chain of n_ops ops.  The optimizers' updates
+in numpy (UPDATES) are for the training workloads W6 and W7."""
 import numpy as np
 
 
@@ -92,3 +93,32 @@ def chain_forward_numpy(n_ops):
                 np.exp(v, out=v)
         return [v.sum()]
     return step
+
+
+# The training workloads' updates: make(lr, params) -> update(params, grads, t), which
+# changes the arrays in `params` in place at step t (1 at the first); the optimizer's
+# state starts at zero for arrays like `params`.  The rules are fastad.optim's.
+
+def sgd_update(lr, params):
+    def update(params, grads, t):
+        for p, g in zip(params, grads):
+            p -= lr * g
+    return update
+
+
+def adam_update(lr, params, b1=0.9, b2=0.999, eps=1e-8):
+    ms = [np.zeros_like(p) for p in params]
+    vs = [np.zeros_like(p) for p in params]
+
+    def update(params, grads, t):
+        c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        for p, g, m, v in zip(params, grads, ms, vs):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            p -= (m / c1) * lr / (np.sqrt(v / c2) + eps)
+    return update
+
+
+UPDATES = {"sgd": sgd_update, "adam": adam_update}

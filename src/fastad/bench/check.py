@@ -1,4 +1,5 @@
-"""The agreement check: every executor's first step against the reference executor's."""
+"""The agreement check: every executor's first step against the reference executor's;
+for a training workload, every runner's training run against the pure-Python loop's."""
 import numpy as np
 
 from .peers import PEERS
@@ -35,4 +36,30 @@ def check(runners, case):
         found = mismatches(outs, ref, case.outputs(), strict_shapes=name not in PEERS)
         if found:
             bad[name] = found
+    return bad
+
+
+def check_training(runners, case):
+    """The training runners that disagree, each with what differs.  Each trains twice:
+    both runs must give the same bits (a timed run repeats the same training from the
+    same start); the first must match the python loop's (losses and final parameters),
+    and the runners in case.bitwise must match each other exactly."""
+    results, bad = {}, {}
+    for name, r in runners.items():
+        with np.errstate(all="ignore"):
+            first, again = ([np.asarray(o) for o in r.run(r.inputs[0])] for _ in range(2))
+        results[name] = first
+        if not all(np.array_equal(a, b) for a, b in zip(first, again)):
+            bad[name] = ["gives other results when run again from the same start"]
+    ref = results["python"]
+    for name, outs in results.items():
+        for line in mismatches(outs, ref, case.outputs(), strict_shapes=True):
+            bad.setdefault(name, []).append(f"differs from the python loop: {line}")
+    first, *others = case.bitwise or [None]
+    for name in others:
+        differ = [out for out, a, b in zip(case.outputs(), results[name], results[first])
+                  if not np.array_equal(a, b)]
+        if differ:
+            bad.setdefault(name, []).append(f"differs from {first} bit for bit: "
+                                            f"{', '.join(differ)}")
     return bad

@@ -21,17 +21,23 @@ def fmt_us(us):
     return f"{us:,.0f}" if us >= 100 else f"{us:.1f}" if us >= 10 else f"{us:.2f}"
 
 
-def table(results, executors):
+# the ratios of a table: (column, key in a result, format)
+STEP_RATIOS = [("python/native", "python_over_native", "{:.1f}x"),
+               ("native/numpy", "native_over_numpy", "{:.2f}")]
+TRAINING_RATIOS = [("executor/native", "executor_over_native", "{:.1f}x"), *STEP_RATIOS]
+
+
+def table(results, executors, ratios=STEP_RATIOS):
     head = ["workload"] + [f"{e} µs (IQR)" for e in executors] + \
-        ["python/native", "native/numpy", "agree"]
+        [column for column, _, _ in ratios] + ["agree"]
     rows = [head]
     for name, res in results.items():
         cells = [name]
         for e in executors:
             s = res["executors"][e]
             cells.append(f"{fmt_us(s['median_us'])} ({fmt_us(s['q1_us'])}–{fmt_us(s['q3_us'])})")
-        cells += [f"{res['python_over_native']:.1f}x", f"{res['native_over_numpy']:.2f}",
-                  "yes" if res["agree"] else "NO"]
+        cells += [form.format(res[key]) for _, key, form in ratios]
+        cells.append("yes" if res["agree"] else "NO")
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
@@ -41,6 +47,7 @@ def table(results, executors):
 
 
 def plot(results, executors, path, subtitle):
+    """A bar per executor and workload; a workload without an executor has a gap."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,8 +56,9 @@ def plot(results, executors, path, subtitle):
     names = list(results)
     width = 0.8 / len(executors)
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(names), 4.5))
+    missing = dict.fromkeys(["median_us", "q1_us", "q3_us"], np.nan)
     for k, e in enumerate(executors):
-        stats = [results[n]["executors"][e] for n in names]
+        stats = [results[n]["executors"].get(e, missing) for n in names]
         med = np.array([s["median_us"] for s in stats])
         err = [med - [s["q1_us"] for s in stats], [s["q3_us"] for s in stats] - med]
         ax.bar(np.arange(len(names)) + (k - (len(executors) - 1) / 2) * width, med, width,

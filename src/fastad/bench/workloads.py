@@ -1,5 +1,6 @@
-"""The workloads W1..W5f: each loss written once against an op namespace `xp`, its
-inputs, and its hand-written numpy step; and the settings of a full and a quick run."""
+"""The workloads W1..W7: each loss written once against an op namespace `xp`, its
+inputs, and its hand-written numpy step; and the settings of a full and a quick run.
+W1..W5f time one step (a Case); W6 and W7 time a training run (a Training)."""
 import importlib.util
 import math
 import os
@@ -17,10 +18,14 @@ class Settings:
     target_s: float   # aimed duration of one loop (sets its number of steps)
     warmup_s: float   # untimed running first; it also estimates the time of a step
     w5_size: int
+    w6_epochs: int    # a training run of W6: epochs over its 100 samples
+    w7_samples: int   # a training run of W7: one epoch over this many digits
 
 
-FULL = Settings(repeats=15, target_s=0.05, warmup_s=0.1, w5_size=1_000_000)
-QUICK = Settings(repeats=5, target_s=0.004, warmup_s=0.01, w5_size=100_000)
+FULL = Settings(repeats=15, target_s=0.05, warmup_s=0.1, w5_size=1_000_000, w6_epochs=20,
+                w7_samples=1792)
+QUICK = Settings(repeats=5, target_s=0.004, warmup_s=0.01, w5_size=100_000, w6_epochs=2,
+                 w7_samples=256)
 
 
 @dataclass
@@ -39,6 +44,41 @@ class Case:
 
     def outputs(self):
         return ["loss"] + ([f"d/d{name}" for name in self.params] if self.grad else [])
+
+
+@dataclass
+class Training:
+    """A training workload, ready to run: `epochs` passes over `data` ({name: array},
+    the samples along the first axis), `batch_size` samples a step (None: one sample,
+    without a batch axis, as the seed feeds them), from the initial `params`, with the
+    optimizer named `optimizer` (baselines.UPDATES, fastad.optim) at learning rate `lr`.
+    `loss` is as in a Case; numpy_step(arrays) is the hand-written forward+backward of
+    a step.  The runners in `bitwise` must end at exactly the same parameters."""
+    loss: object
+    params: dict
+    data: dict
+    batch_size: object
+    epochs: int
+    optimizer: str
+    lr: float
+    numpy_step: object
+    bitwise: tuple = ()
+
+    def batches(self):
+        """Each step's rows of the data in an epoch: a sample's index, or a slice."""
+        n = len(next(iter(self.data.values())))
+        if self.batch_size is None:
+            return list(range(n))
+        return [slice(lo, lo + self.batch_size) for lo in range(0, n, self.batch_size)]
+
+    @property
+    def steps(self):
+        """Steps of a training run."""
+        return self.epochs * len(self.batches())
+
+    def outputs(self):
+        """What a run returns: every step's loss, then the final parameters."""
+        return ["losses"] + list(self.params)
 
 
 @dataclass
@@ -104,14 +144,17 @@ def digits_batch(n, rng):
     return X, np.eye(10)[labels]
 
 
+def mlp_params(rng):
+    return {"W1": rng.standard_normal((64, 128)) * math.sqrt(2 / 64),
+            "b1": rng.uniform(-0.1, 0.1, 128),
+            "W2": rng.standard_normal((128, 10)) * math.sqrt(1 / 128),
+            "b2": np.zeros(10)}
+
+
 def build_w3(settings):
     rng = np.random.default_rng(3)
     X, Y = digits_batch(128, rng)
-    params = {"W1": rng.standard_normal((64, 128)) * math.sqrt(2 / 64),
-              "b1": rng.uniform(-0.1, 0.1, 128),
-              "W2": rng.standard_normal((128, 10)) * math.sqrt(1 / 128),
-              "b2": np.zeros(10)}
-    return Case(mlp_loss, params, [{"X": X, "Y": Y}], mlp_numpy)
+    return Case(mlp_loss, mlp_params(rng), [{"X": X, "Y": Y}], mlp_numpy)
 
 
 # The chains cycle through v*a, v+0.5, sigmoid(v), exp(v).  For x in [-1, 1] and a in
@@ -142,6 +185,23 @@ def chain_case(n, n_ops, seed, grad=True):
     return Case(chain_loss(n_ops), params, [{}], numpy_step, grad)
 
 
+def build_w6(settings):
+    # data like tests/test_train.py's logreg_data: label 1 when the features sum to 1 or more
+    rng = np.random.default_rng(6)
+    x = rng.random((100, 2))
+    y = (x.sum(axis=1) >= 1).astype(np.float64)
+    params = {"w": rng.random(2), "b": rng.random(1)}
+    return Training(logreg_one_loss, params, {"x": x, "y": y}, None, settings.w6_epochs,
+                    "sgd", 0.1, logreg_one_numpy, bitwise=("native", "executor"))
+
+
+def build_w7(settings):
+    rng = np.random.default_rng(7)
+    X, Y = digits_batch(settings.w7_samples, rng)
+    return Training(mlp_loss, mlp_params(rng), {"X": X, "Y": Y}, 32, 1, "adam", 1e-3,
+                    mlp_numpy)
+
+
 WORKLOADS = [
     Workload("W1", "seed logistic regression, 1 sample x 3 features, the seed's graph "
              "(reduce_sum, exp, ln); steps cycle through 100 samples",
@@ -155,8 +215,12 @@ WORKLOADS = [
     Workload("W4", "chain of 200 elementwise ops (x*a, +0.5, sigmoid, exp) on length 16, "
              "grads w.r.t. x and a",
              lambda s: chain_case(16, 200, seed=4)),
-    Workload("W5", "chain of 20 elementwise ops on length {n:,}, grads w.r.t. x and a",
+    Workload("W5", "chain of 20 elementwise ops on length {w5_size:,}, grads w.r.t. x and a",
              lambda s: chain_case(s.w5_size, 20, seed=5)),
     Workload("W5f", "W5 forward only (the loss, no gradients)",
              lambda s: chain_case(s.w5_size, 20, seed=5, grad=False)),
+    Workload("W6", "training the seed's logistic regression: per-sample SGD (lr 0.1), "
+             "100 samples x 2 features, {w6_epochs} epochs", build_w6),
+    Workload("W7", "training the MLP of W3: Adam (lr 1e-3), batches of 32, one epoch over "
+             "{w7_samples:,} digits", build_w7),
 ]
