@@ -189,7 +189,10 @@ static void SFX(binary)(const fa_instr *ins, const T *a, const T *b, T *o)
 {
     const int nd = ins->ndim;
     if (nd == 0) {
-        o[0] = SFX(binary1)(ins->op, a[0], b[0]);
+        if (binary_uses_loop(ins->op))
+            SFX(binary_row)(ins->op, a, 0, b, 0, o, 0, 1);
+        else
+            o[0] = SFX(binary1)(ins->op, a[0], b[0]);
         return;
     }
     const int64_t sa = ins->sa[nd - 1], sb = ins->sb[nd - 1], so = ins->so[nd - 1];
@@ -227,8 +230,6 @@ FA_CLONES static void SFX(cast)(const fa_instr *ins, const char *a, T *o)
     });
 }
 
-/* out[io] += a[ia] over the loop; summed axes have out stride 0.  A summed innermost
- * axis is added pairwise, as numpy does. */
 /* The value a reduction starts from: 0 for SUM, -inf (+inf) for REDUCE_MAX (MIN). */
 static T SFX(reduce_start)(int op)
 {

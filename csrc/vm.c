@@ -35,22 +35,31 @@ const char *fa_error_message(int code)
     return code >= 0 && code <= E_LOOP ? error_messages[code] : "unknown error";
 }
 
-/* Bytes a strided operand spans: (highest element offset + 1) * item, 0 for an empty
- * loop, -1 for negative sizes or strides and for overflow. */
-static int64_t strided_bytes(int ndim, const int64_t *shape, const int64_t *stride, int64_t item)
+/* Bytes a strided operand spans, from its lowest element to its highest: 0 for an empty
+ * loop, -1 for negative sizes and for overflow.  With `low`, strides may be negative and
+ * *low gets the lowest element's offset (<= 0); without it, a negative stride is -1. */
+static int64_t strided_bytes(int ndim, const int64_t *shape, const int64_t *stride, int64_t item,
+                             int64_t *low)
 {
-    int64_t last = 0, t;
+    int64_t lo = 0, hi = 0, t;
+    if (low)
+        *low = 0;
     for (int d = 0; d < ndim; d++)
-        if (shape[d] < 0 || stride[d] < 0)
+        if (shape[d] < 0 || (stride[d] < 0 && !low))
             return -1;
     for (int d = 0; d < ndim; d++)
         if (shape[d] == 0)
             return 0;
-    for (int d = 0; d < ndim; d++)
-        if (__builtin_mul_overflow(shape[d] - 1, stride[d], &t) || __builtin_add_overflow(last, t, &last))
+    for (int d = 0; d < ndim; d++) {
+        if (__builtin_mul_overflow(shape[d] - 1, stride[d], &t) ||
+            __builtin_add_overflow(t < 0 ? lo : hi, t, t < 0 ? &lo : &hi))
             return -1;
-    if (__builtin_add_overflow(last, 1, &last) || __builtin_mul_overflow(last, item, &t))
+    }
+    if (__builtin_sub_overflow(hi, lo, &hi) || __builtin_add_overflow(hi, 1, &hi) ||
+        __builtin_mul_overflow(hi, item, &t))
         return -1;
+    if (low)
+        *low = lo;
     return t;
 }
 
@@ -80,27 +89,32 @@ static int64_t stack_bytes(const fa_instr *ins, const int64_t *stride, int64_t m
 {
     if (matrix < 0)
         return -1;
-    const int64_t span = strided_bytes(ins->ndim, ins->shape, stride, item);
+    const int64_t span = strided_bytes(ins->ndim, ins->shape, stride, item, NULL);
     if (span <= 0 || matrix == 0)
         return span < 0 ? -1 : 0;
     int64_t bytes;  /* the last matrix starts (span - item) bytes in */
     return __builtin_add_overflow(span - item, matrix, &bytes) ? -1 : bytes;
 }
 
-/* The operand `slot` must exist and hold `bytes` (>= 0) after `offset` elements of
- * `item` bytes (an empty operand may have any offset: nothing is read). */
-static int check_operand(int32_t slot, int64_t bytes, int64_t offset, int64_t item,
+/* The operand `slot` must exist and hold `bytes` (>= 0) from element `offset + low` on,
+ * elements being `item` bytes; `offset` >= 0 is where the loop starts and `low` <= 0 the
+ * lowest element it reaches from there (an empty operand may have any offset: nothing is
+ * read). */
+static int check_operand(int32_t slot, int64_t bytes, int64_t offset, int64_t low, int64_t item,
                          const int64_t *slot_bytes, int32_t n_slots)
 {
     if (slot < 0 || slot >= n_slots)
         return E_SLOT;
     if (bytes < 0 || offset < 0)
         return E_SIZE;
-    int64_t end;
-    if (bytes > 0 && (__builtin_mul_overflow(offset, item, &end) ||
-                      __builtin_add_overflow(end, bytes, &end)))
+    if (bytes == 0)
+        return E_OK;
+    int64_t start, end;
+    if (__builtin_add_overflow(offset, low, &start) || start < 0)
+        return E_BOUNDS;
+    if (__builtin_mul_overflow(start, item, &end) || __builtin_add_overflow(end, bytes, &end))
         return E_SIZE;
-    return (bytes == 0 ? 0 : end) <= slot_bytes[slot] ? E_OK : E_BOUNDS;
+    return end <= slot_bytes[slot] ? E_OK : E_BOUNDS;
 }
 
 /* Whether the math loops (loops.h) an instruction calls are bound for its dtype. */
@@ -136,6 +150,7 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         return E_RANK;
     const int64_t item = ins->dtype == FA_F64 ? 8 : 4;
     int64_t a_bytes = -1, b_bytes = -1, x_bytes = -1, out_bytes = -1, a_item = item, x_item = item;
+    int64_t a_low = 0, b_low = 0, x_low = 0, out_low = 0;  /* strided loops' lowest elements */
     int uses_a = 1, uses_b = 0, uses_x = 0, strided = 0;
     switch (kind_of[ins->op]) {
     case K_UNARY:
@@ -148,13 +163,13 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         break;
     case K_TERNARY:
         uses_x = 1;
-        x_bytes = strided_bytes(ins->ndim, ins->shape, ins->sx, item);
+        x_bytes = strided_bytes(ins->ndim, ins->shape, ins->sx, item, &x_low);
         /* fall through: and a and b as a BINARY's */
     case K_BINARY:
         uses_b = strided = 1;
-        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
-        b_bytes = strided_bytes(ins->ndim, ins->shape, ins->sb, item);
-        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
+        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item, &a_low);
+        b_bytes = strided_bytes(ins->ndim, ins->shape, ins->sb, item, &b_low);
+        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item, &out_low);
         break;
     case K_COPY: {
         int64_t in_item = item;
@@ -166,14 +181,14 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
             return E_DTYPE;
         strided = 1;
         a_item = in_item;
-        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, in_item);
-        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
+        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, in_item, &a_low);
+        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item, &out_low);
         break;
     }
     case K_SUM:
         strided = 1;
-        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item);
-        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item);
+        a_bytes = strided_bytes(ins->ndim, ins->shape, ins->sa, item, NULL);
+        out_bytes = strided_bytes(ins->ndim, ins->shape, ins->so, item, NULL);
         if (out_bytes >= 0) {  /* the zeroed n elements and the loop's writes must both fit */
             const int64_t zeroed = dense_bytes(1, ins->n, item);
             out_bytes = zeroed < 0 ? -1 : zeroed > out_bytes ? zeroed : out_bytes;
@@ -254,13 +269,13 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         return E_SIZE;  /* only strided loops read at an offset */
     if (!loops_bound(ins))
         return E_LOOP;
-    int err = check_operand(ins->out, out_bytes, ins->oo, item, slot_bytes, n_slots);
+    int err = check_operand(ins->out, out_bytes, ins->oo, out_low, item, slot_bytes, n_slots);
     if (!err && uses_a)
-        err = check_operand(ins->a, a_bytes, ins->oa, a_item, slot_bytes, n_slots);
+        err = check_operand(ins->a, a_bytes, ins->oa, a_low, a_item, slot_bytes, n_slots);
     if (!err && uses_b)
-        err = check_operand(ins->b, b_bytes, ins->ob, item, slot_bytes, n_slots);
+        err = check_operand(ins->b, b_bytes, ins->ob, b_low, item, slot_bytes, n_slots);
     if (!err && uses_x)
-        err = check_operand(ins->x, x_bytes, ins->ox, x_item, slot_bytes, n_slots);
+        err = check_operand(ins->x, x_bytes, ins->ox, x_low, x_item, slot_bytes, n_slots);
     return err;
 }
 

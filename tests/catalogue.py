@@ -87,6 +87,135 @@ def _unreduce(g, x, axis, keepdims, mean):
     return ad.unreduce_op(g, x, {"axis": axis, "keepdims": keepdims}, mean)
 
 
+def np_perm_back(g, x, axes):
+    """untranspose_op(G, transpose_op(X, axes)): G transposed back."""
+    perm = tuple(range(x.ndim))[::-1] if axes is None else tuple(a % x.ndim for a in axes)
+    return np.transpose(g, np.argsort(perm))
+
+
+def np_index_add(g, x, key):
+    out = np.zeros(x.shape)
+    np.add.at(out, key, g)
+    return out
+
+
+def np_join_part(g, a, b, i, axis, stack):
+    if stack:
+        return np.take(g, i, axis=axis)
+    n = a.shape[axis]
+    return np.take(g, range(0, n) if i == 0 else range(n, n + b.shape[axis]), axis=axis)
+
+
+def np_logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def np_conv2d(x, w, stride, padding):
+    """A direct loop: out[n, o, i, j] = sum(x_padded[n, :, window] * w[o])."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    out = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out[:, :, i, j] = np.tensordot(win, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+def np_conv2d_grad_input(g, w, x, stride, padding):
+    """The adjoint of np_conv2d in x, by its definition: sum_o g * w over the windows."""
+    xp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * padding, x.shape[3] + 2 * padding))
+    kh, kw = w.shape[2:]
+    for i in range(g.shape[2]):
+        for j in range(g.shape[3]):
+            xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += \
+                np.tensordot(g[:, :, i, j], w, axes=([1], [0]))
+    return xp[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]]
+
+
+def np_conv2d_grad_filter(g, x, w, stride, padding):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    kh, kw = w.shape[2:]
+    out = np.zeros(w.shape)
+    for i in range(g.shape[2]):
+        for j in range(g.shape[3]):
+            win = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out += np.tensordot(g[:, :, i, j], win, axes=([0], [0]))
+    return out
+
+
+def _windows(x, k, s):
+    n, c, h, w = x.shape
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    for i in range(oh):
+        for j in range(ow):
+            yield i, j, (slice(None), slice(None), slice(i * s, i * s + k), slice(j * s, j * s + k))
+
+
+def np_pool(x, k, s=None, how="max"):
+    s = k if s is None else s
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, (h - k) // s + 1, (w - k) // s + 1))
+    for i, j, win in _windows(x, k, s):
+        out[:, :, i, j] = x[win].max(axis=(2, 3)) if how == "max" else x[win].mean(axis=(2, 3))
+    return out
+
+
+def np_max_scatter(g, x, k, s=None):
+    """Each window's gradient to its first largest element."""
+    s = k if s is None else s
+    out = np.zeros(x.shape)
+    for i, j, win in _windows(x, k, s):
+        block = x[win].reshape(x.shape[0], x.shape[1], -1)
+        first = np.argmax(block, axis=-1)
+        for n in range(x.shape[0]):
+            for c in range(x.shape[1]):
+                u, v = divmod(first[n, c], k)
+                out[n, c, i * s + u, j * s + v] += g[n, c, i, j]
+    return out
+
+
+def np_max_gather(t, x, k, s=None):
+    s = k if s is None else s
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, (h - k) // s + 1, (w - k) // s + 1))
+    for i, j, win in _windows(x, k, s):
+        block = x[win].reshape(n, c, -1)
+        first = np.argmax(block, axis=-1)
+        tb = t[win].reshape(n, c, -1)
+        out[:, :, i, j] = np.take_along_axis(tb, first[..., None], axis=-1)[..., 0]
+    return out
+
+
+def np_avg_grad(g, x, k, s=None):
+    s = k if s is None else s
+    out = np.zeros(x.shape)
+    for i, j, win in _windows(x, k, s):
+        out[win] += g[:, :, i:i + 1, j:j + 1] / (k * k)
+    return out
+
+
+def np_sigmoid_cross_entropy(z, t):
+    return np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+
+
+def _join(op):
+    return lambda *args: op(list(args[:-1]), args[-1])
+
+
+def _join_ref(fn):
+    return lambda *args: fn(list(args[:-1]), axis=args[-1])
+
+
+def _pool_shape(k, s=None):
+    s = k if s is None else s
+    return lambda x: (x[0], x[1], (x[2] - k) // s + 1, (x[3] - k) // s + 1)
+
+
 # --- the row format ------------------------------------------------------------------------
 
 class Variant(NamedTuple):
@@ -548,4 +677,154 @@ CATALOGUE = [
     Entry("per_row", lambda g, z: g / math.prod(z.shape[:-1]),
           grid([((), (3, 4)), ((), (5,)), ((), (2, 3, 4)), ((2,), (2, 3))], "any", "any"),
           zero_grads=(1,)),
+    # elementwise ops for models
+    Entry("square", np.square, grid(ONE, "any"), second=[Second(ad.square_op, [(4,)], ["any"])],
+          kinds={"square": Kind(same, lambda b, s: b[0] ** 2)}),
+    Entry("log1p", np.log1p, grid(ONE, ["pos", "unit"]), second=[Second(ad.log1p_op, [(4,)], ["pos"])]),
+    Entry("expm1", np.expm1, grid(ONE, "any"), second=[Second(ad.expm1_op, [(4,)], ["any"])],
+          kinds={"expm1": Kind(same, lambda b, s: math.expm1(b[0]) if b[0] <= 3 else math.inf)}),
+    Entry("softplus", lambda x: np.logaddexp(0, x), grid(ONE, ["any", "wide"]),
+          second=[Second(ad.softplus_op, [(4,)], ["any"])],
+          kinds={"softplus": Kind(same, lambda b, s: b[0] + 1.0)}),
+    Entry("log_sigmoid", lambda x: -np.logaddexp(0, -x), grid(ONE, ["any", "wide"]),
+          second=[Second(ad.log_sigmoid_op, [(4,)], ["any"])],
+          kinds={"log_sigmoid": Kind(same, lambda b, s: b[0] + 1.0)}),
+    Entry("maximum", np.maximum, grid(PAIRS, "any", "any"),
+          second=[Second(lambda a, b: ad.maximum_op(a, b) * a, [(3, 4), (4,)], ["any", "any"])],
+          kinds={"maximum": Kind(bcast, lambda b, s: max(b))}),
+    Entry("minimum", np.minimum, grid(PAIRS, "any", "any"),
+          kinds={"minimum": Kind(bcast, lambda b, s: max(b))}),
+    # a ** b with b a node (the operator too); a > 0
+    Entry("pow", np.power, grid(PAIRS, "pos", "unit"), spellings={"operator": lambda a, b: a ** b},
+          second=[Second(lambda a, b: ad.pow_op(a, b), [(3,), (3,)], ["pos", "unit"])]),
+    # 0/1 masks: no gradient through them; the operators with nodes and with numbers
+    Entry("less", lambda a, b: (a < b).astype(float), grid(PAIRS, "any", "any"),
+          spellings={"operator": lambda a, b: a < b}, zero_grads=(0, 1)),
+    Entry("less_equal", lambda a, b: (a <= b).astype(float), grid(PAIRS, "any", "any"),
+          spellings={"operator": lambda a, b: a <= b}, zero_grads=(0, 1)),
+    Entry("greater", lambda a, b: (a > b).astype(float), grid(PAIRS, "any", "any"),
+          spellings={"operator": lambda a, b: a > b}, zero_grads=(0, 1)),
+    Entry("greater_equal", lambda a, b: (a >= b).astype(float), grid(PAIRS, "any", "any"),
+          spellings={"operator": lambda a, b: a >= b}, zero_grads=(0, 1)),
+    Entry("equal", lambda a, b: (a == b).astype(float),
+          grid(PAIRS, "any", "any") + [Variant((), ((3, 4), (3, 4)), ("onehot", "onehot"))],
+          zero_grads=(0, 1)),
+    Entry("full_like", lambda x, c: np.full_like(x, c), grid(ONE, "any", params=[(2.5,), (-0.0,)]),
+          zero_grads=(0,)),
+    Entry("clip", np.clip, grid(ONE, "any", params=[(-0.5, 1.0), (0.0, 0.0), (-3.0, 3.0)]),
+          kinds={"clip": Kind(same, lambda b, s, lo, hi: 1.0,
+                              st.sampled_from([(-0.5, 1.0), (0.0, 1.5)]))}),
+    # the condition as a mask of the first input
+    Entry("where", lambda c, a, b: np.where(c > 0, a, b),
+          grid([((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((), (2, 3), ()),
+                ((2, 3), (2, 3), (3,))], "nonzero", "any", "any"),
+          build=lambda c, a, b: ad.where_op(c > 0, a, b), zero_grads=(0,),
+          second=[Second(lambda c, a, b: ad.where_op(c > 0, a * a, b * a), [(4,), (4,), (4,)],
+                         ["nonzero", "any", "any"])],
+          kinds={"where": Kind(bcast, lambda b, s: max(b[1:]), arity=3,
+                               build=lambda n, p: ad.where_op(n[0] > 0, n[1], n[2]),
+                               numpy=lambda v, p: np.where(v[0] > 0, v[1], v[2]))}),
+
+    # reductions
+    Entry("reduce_max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
+          REDUCE, second=[Second(lambda a: ad.reduce_max_op(a * a, axis=-1, keepdims=True) * a, [(2, 3)], ["nonzero"])],
+          kinds={"max": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES)}),
+    Entry("reduce_min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
+          REDUCE, kinds={"min": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES)}),
+    Entry("logsumexp", np_logsumexp, REDUCE + grid([((3, 4),)], "wide", params=[(-1, False)]),
+          second=[Second(lambda a: ad.logsumexp_op(a, axis=-1), [(2, 3)], ["any"])],
+          kinds={"logsumexp": Kind(reduce_shape, lambda b, s, axis, keepdims:
+                                   b[0] + math.log(count(s[0], axis)), AXES)}),
+
+    # shapes and indexing
+    Entry("reshape", lambda x, shape: np.reshape(x, shape),
+          grid([((3, 4),)], "any", params=[((2, 6),), ((-1,),), ((4, -1, 1),)])
+          + grid([((),)], "any", params=[((1, 1),)]) + grid([((6,),)], "any", params=[((2, 3),)]),
+          second=[Second(lambda a: ad.reshape_op(a * a, (3, 2)) * ad.reshape_op(a, (3, 2)),
+                         [(6,)], ["any"])]),
+    Entry("transpose", lambda x, axes: np.transpose(x, axes),
+          grid([((2, 3, 4),)], "any", params=[((1, 2, 0),), ((2, 0, 1),), (None,), ((-1, 0, 1),)])
+          + grid([((3, 4),), ((5,),), ((),)], "any", params=[(None,)]),
+          second=[Second(lambda a: ad.transpose_op(a * a) * ad.transpose_op(a), [(2, 3)], ["any"])],
+          kinds={"transpose": Kind(lambda s: tuple(s[0])[::-1] if len(set(s[0])) == 1 else None,
+                                   lambda b, s: b[0], arity=1,
+                                   build=lambda n, p: ad.transpose_op(n[0]),
+                                   numpy=lambda v, p: np.transpose(v[0]))}),
+    Entry("untranspose", np_perm_back,
+          grid([((3, 4, 2), (2, 3, 4))], "any", "any", params=[((1, 2, 0),)])
+          + grid([((4, 3), (3, 4))], "any", "any", params=[(None,)]),
+          build=lambda g, x, axes: ad.untranspose_op(g, ad.transpose_op(x, axes)), zero_grads=(1,)),
+    Entry("getitem", lambda x, key: x[key],
+          grid([((4, 5),)], "any", params=[((slice(1, None), slice(None, None, 2)),), ((-1,),),
+                                            ((Ellipsis, None, 3),), ((np.array([0, 2, 2, 3]),),),
+                                            ((slice(None), np.array([4, 0, 0, -1])),),
+                                            ((slice(3, 0, -2), slice(None)),), ((slice(2, 2),),)])
+          + grid([((3, 4, 5),)], "any", params=[((1, np.array([1, 1]), slice(2, None)),),
+                                               ((np.array([[0, 2], [1, 1]]), None),)]),
+          spellings={"operator": lambda x, key: x[key]},
+          second=[Second(lambda a: a[np.array([0, 0, 2])] * a[::-1], [(3,)], ["any"])]),
+    Entry("index_add", np_index_add,
+          grid([((4, 3), (5, 3))], "any", "any", params=[((np.array([0, 2, 2, 4]),),)])
+          + grid([((2, 3), (4, 5))], "any", "any", params=[((slice(1, 3), slice(None, None, 2)),)]),
+          zero_grads=(1,)),
+    Entry("concat", _join_ref(np.concatenate),
+          [Variant((0,), ((2, 3), (4, 3)), ("any", "any")), Variant((-1,), ((2, 3), (2, 1)), ("any", "any")),
+           Variant((1,), ((2, 1, 3), (2, 2, 3), (2, 4, 3)), ("any", "any", "any")),
+           Variant((0,), ((3,),), ("any",))],
+          build=_join(ad.concat_op),
+          second=[Second(lambda a, b: ad.concat_op([a * b, a], 0) * ad.concat_op([b, b], 0),
+                         [(3,), (3,)], ["any", "any"])]),
+    Entry("stack", _join_ref(np.stack),
+          [Variant((0,), ((2, 3), (2, 3)), ("any", "any")), Variant((-1,), ((4,), (4,), (4,)), ("any",) * 3),
+           Variant((-1,), ((), ()), ("any", "any"))],
+          build=_join(ad.stack_op)),
+    Entry("join_part", lambda g, a, b, i, axis, stack: np_join_part(g, a, b, i, axis, stack),
+          [Variant((i, 1, False), ((2, 5), (2, 3), (2, 2)), ("any",) * 3) for i in (0, 1)]
+          + [Variant((1, 0, True), ((2, 3), (3,), (3,)), ("any",) * 3)],
+          build=lambda g, a, b, i, axis, stack: ad.join_part_op(
+              g, (ad.stack_op if stack else ad.concat_op)([a, b], axis), i), zero_grads=(1, 2)),
+    Entry("pad", lambda x, pw: np.pad(x, pw),
+          grid([((3, 4),)], "any", params=[(1,), (((1, 0), (0, 2)),), ((2, 1),)])
+          + grid([((5,),)], "any", params=[((0, 3),)]),
+          second=[Second(lambda a: ad.pad_op(a * a, 1) * ad.pad_op(a, 1), [(3,)], ["any"])]),
+    Entry("unpad", lambda g, x, pw: g[tuple(slice(b, b + n) for n, (b, _) in zip(x.shape, np.broadcast_to(np.asarray(pw), (x.ndim, 2))))],
+          grid([((4, 7), (3, 4))], "any", "any", params=[(((1, 0), (1, 2)),)]), zero_grads=(1,)),
+
+    # convolution and pooling (NCHW, OIHW)
+    Entry("conv2d", np_conv2d,
+          grid([((2, 3, 5, 4), (4, 3, 3, 2))], "any", "any", params=[(1, 0), (2, 1), (1, 2)])
+          + grid([((1, 1, 4, 4), (2, 1, 4, 4))], "any", "any", params=[(1, 0)]),
+          build=lambda x, w, s, p: ad.conv2d_op(x, w, stride=s, padding=p), rtol=1e-11,
+          second=[Second(lambda x, w: ad.conv2d_op(x * x, w, stride=1, padding=1) * 1.0,
+                         [(1, 2, 4, 3), (2, 2, 2, 2)], ["any", "any"])]),
+    Entry("conv2d_grad_input", np_conv2d_grad_input,
+          grid([((2, 4, 3, 3), (4, 3, 3, 2), (2, 3, 5, 4))], "any", "any", "any", params=[(2, 1)])
+          + grid([((2, 4, 3, 3), (4, 3, 3, 2), (2, 3, 5, 4))], "any", "any", "any", params=[(1, 0)]),
+          build=lambda g, w, x, s, p: ad.conv2d_grad_input_op(g, w, x, stride=s, padding=p),
+          rtol=1e-11, zero_grads=(2,)),
+    Entry("conv2d_grad_filter", np_conv2d_grad_filter,
+          grid([((2, 4, 3, 3), (2, 3, 5, 4), (4, 3, 3, 2))], "any", "any", "any", params=[(2, 1)]),
+          build=lambda g, x, w, s, p: ad.conv2d_grad_filter_op(g, x, w, stride=s, padding=p),
+          rtol=1e-11, zero_grads=(2,)),
+    Entry("max_pool2d", lambda x, k, s=None: np_pool(x, k, s),
+          grid([((2, 3, 6, 5),)], "any", params=[(2,), (3, 2), (2, 1)]),
+          build=lambda x, k, s=None: ad.max_pool2d_op(x, k, s),
+          second=[Second(lambda x: ad.max_pool2d_op(x * x, 2), [(1, 2, 4, 4)], ["nonzero"])]),
+    Entry("avg_pool2d", lambda x, k, s=None: np_pool(x, k, s, "avg"),
+          grid([((2, 3, 6, 5),)], "any", params=[(2,), (3, 2)]),
+          build=lambda x, k, s=None: ad.avg_pool2d_op(x, k, s)),
+    Entry("max_pool2d_scatter", np_max_scatter,
+          grid([((2, 3, 3, 2), (2, 3, 6, 5))], "any", "any", params=[(2,)])
+          + grid([((2, 3, 5, 4), (2, 3, 6, 5))], "any", "any", params=[(2, 1)]),
+          build=lambda g, x, k, s=None: ad.max_pool2d_scatter_op(g, x, k, s), zero_grads=(1,)),
+    Entry("max_pool2d_gather", np_max_gather,
+          grid([((2, 3, 6, 5), (2, 3, 6, 5))], "any", "any", params=[(2,), (3, 2)]),
+          build=lambda t, x, k, s=None: ad.max_pool2d_gather_op(t, x, k, s), zero_grads=(1,)),
+    Entry("avg_pool2d_grad", np_avg_grad,
+          grid([((2, 3, 3, 2), (2, 3, 6, 5))], "any", "any", params=[(2,)])
+          + grid([((2, 3, 2, 2), (2, 3, 6, 5))], "any", "any", params=[(3, 2)]),
+          build=lambda g, x, k, s=None: ad.avg_pool2d_grad_op(g, x, k, s), zero_grads=(1,)),
+    # labels in [0, 1]
+    Entry("sigmoid_cross_entropy", np_sigmoid_cross_entropy,
+          grid([((3, 4), (3, 4)), ((5,), (5,)), ((), ())], ["any", "wide"], "prob")),
 ]

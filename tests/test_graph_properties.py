@@ -139,10 +139,11 @@ def test_topo_sort_and_gradient_structure(spec):
 
 
 def test_generator_covers_every_kind():
-    """The generator can produce every kind (no kind is always rejected)."""
+    """The generator can produce every kind (no kind is always rejected); derandomized,
+    so that a rarely drawn kind cannot make it flaky."""
     seen = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
     @given(spec=graph_specs())
     def collect(spec):
         seen.update(s.kind for s in spec.steps)

@@ -59,6 +59,17 @@ def test_exact_identities_are_skipped_and_inexact_ones_kept():
     check_results(nodes, feed)
 
 
+def test_shape_keeping_moves_are_not_identities():
+    """Gradients that move data within one shape (a square transpose's, a permuting
+    gather's) are not mistaken for their input."""
+    x, r = ad.Variable("x"), ad.Variable("r")
+    moved = [ad.transpose_op(x), x[np.array([3, 0, 0, 2])], x[::-1]]
+    for y in moved:
+        g, = ad.gradients(ad.reduce_sum_op(y * r), [x])
+        feed = {x: np.arange(16.0).reshape(4, 4), r: np.arange(16.0).reshape(4, 4) ** 2}
+        check_results([y, g], feed)
+
+
 def test_constant_subgraphs_fold_into_one_fill():
     x = ad.Variable("x")
     c = (ad.oneslike_op(x) * 3.0 + 1.0) / 8.0  # 0.5 everywhere, whatever x is

@@ -80,9 +80,10 @@ def rows(shape):
 
 
 def tangent_terms(rules, inputs, node, tangents):
-    """The sum of `rule(*inputs, node, t)` over the inputs whose tangent `t` is not zero."""
+    """The sum of `rule(*inputs, node, t)` over the inputs whose tangent `t` is not zero
+    (None when all are)."""
     terms = [rule(*inputs, node, t) for rule, t in zip(rules, tangents) if t is not None]
-    return functools.reduce(add_op, terms)
+    return functools.reduce(add_op, terms) if terms else None
 
 
 # --- elementwise ----------------------------------------------------------------------
@@ -398,10 +399,15 @@ class ShapedOp(Op):
         t = tangents[0]
         return None if t is None else self.like(node, t)
 
+    # whether an output of the first input's shape is that input unchanged (a broadcast,
+    # sum or reshape to the same shape); an op whose output can be moved or scattered
+    # data of the same shape (untranspose, index_add) answers in `keeps`
+    same_shape_is_identity = False
+
     def keeps(self, node, shapes):
-        """Whether the output is the first input unchanged, for inputs of these shapes:
-        when the shape stays (a broadcast, sum or reshape to the same shape)."""
-        return True
+        """Whether the output is the first input unchanged, for inputs of these shapes
+        (simplify drops the node when, besides, the shape and dtype stay)."""
+        return self.same_shape_is_identity
 
     def like(self, node, x):
         """This op of `x` in the place of node's first input, with node's attributes."""
@@ -412,6 +418,7 @@ class ShapedOp(Op):
 
 class BroadcastToOp(ShapedOp):
     """`A` broadcast to the shape of `B`."""
+    same_shape_is_identity = True
     name = "broadcast_to"
 
     def compute(self, node, vals):
@@ -428,6 +435,7 @@ class BroadcastToOp(ShapedOp):
 
 class SumToOp(ShapedOp):
     """`A` summed down to the shape of `B`: the adjoint of broadcasting."""
+    same_shape_is_identity = True
     name = "sum_to"
 
     def compute(self, node, vals):
@@ -579,6 +587,7 @@ logsumexp_op = LogSumExpOp(native="logsumexp")
 class UnreduceOp(ShapedOp):
     """The gradient of a reduction: `G` spread back over the reduced axes of `A`'s shape
     (divided by the count for a mean)."""
+    same_shape_is_identity = True
     name = "unreduce"
 
     def __call__(self, G, A, attrs, mean):
@@ -609,6 +618,7 @@ unreduce_op = UnreduceOp(native="unreduce")
 
 class ReshapeLikeOp(ShapedOp):
     """`X` reshaped to the shape of `Y` (same number of elements)."""
+    same_shape_is_identity = True
     name = "reshape_like"
 
     def compute(self, node, vals):
@@ -706,6 +716,7 @@ class AsMatrixOp(ShapedOp):
 
     role "row"/"col": a vector becomes (1, k)/(k, 1).  role "matmul_out": the output
     gradient of `A @ B` gets back the unit axes that vector operands dropped."""
+    same_shape_is_identity = True
     name = "as_matrix"
 
     def __call__(self, X, role, A=None, B=None):
@@ -826,6 +837,9 @@ class UntransposeOp(ShapedOp):
     def perm(self, node, ndim):
         axes = node.inputs[1].attrs["axes"]
         return tuple(range(ndim))[::-1] if axes is None else tuple(a % ndim for a in axes)
+
+    def keeps(self, node, shapes):
+        return self.perm(node, len(shapes[0])) == tuple(range(len(shapes[0])))
 
     def adjoint(self, node, g):
         return transpose_op(g, node.inputs[1].attrs["axes"])
@@ -1112,6 +1126,7 @@ pad_op = PadOp(native="pad")
 
 class UnpadOp(ShapedOp):
     """`G` with the padding of pad(X, pad_width) cut off: the gradient of a pad."""
+    same_shape_is_identity = True
     name = "unpad"
 
     def __call__(self, G, X, pad_width):
@@ -1249,11 +1264,10 @@ class ConvOp(Op):
                 conv2d_grad_input_op(A, h, B, stride=s, padding=p), None]
 
     def jvp(self, node, tangents):
-        A, B = node.inputs[:2]
-        ta, tb = tangents[:2]
-        terms = [self.bilinear(node, ta, B) if ta is not None else None,
-                 self.bilinear(node, A, tb) if tb is not None else None]
-        return functools.reduce(add_op, [t for t in terms if t is not None])
+        # the third input only lends its shape: its tangent is ignored
+        rules = [lambda a, b, node, t: self.bilinear(node, t, b),
+                 lambda a, b, node, t: self.bilinear(node, a, t)]
+        return tangent_terms(rules, node.inputs[:2], node, tangents[:2])
 
     def infer(self, node, shapes, dtypes):
         xs, ws, gs = self.geometry(node, shapes)
@@ -1475,11 +1489,9 @@ class SigmoidCrossEntropyOp(Op):
         return [(sigmoid_op(z) - t) * share, -(z * share)]
 
     def jvp(self, node, tangents):
-        z, t = node.inputs
-        terms = [reduce_mean_op((sigmoid_op(z) - t) * tz) for tz in tangents[:1] if tz is not None]
-        if tangents[1] is not None:
-            terms.append(-reduce_mean_op(z * tangents[1]))
-        return functools.reduce(add_op, terms)
+        rules = [lambda z, t, node, tz: reduce_mean_op((sigmoid_op(z) - t) * tz),
+                 lambda z, t, node, tt: -reduce_mean_op(z * tt)]
+        return tangent_terms(rules, node.inputs, node, tangents)
 
     def infer(self, node, shapes, dtypes):
         if tuple(shapes[0]) != tuple(shapes[1]):
