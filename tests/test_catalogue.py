@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastad as ad
-from catalogue import CATALOGUE, cases
+from catalogue import CATALOGUE, EXACT, cases
 from helpers import rands
 
 # Every graph's inputs are placeholders (ad.Variable): every test builds on them.
@@ -22,6 +22,7 @@ def test_every_public_op_has_one_entry():
     assert len(names) == len(set(names)), "an op has two entries"
     assert public - NOT_IN_CATALOGUE - set(names) == set(), "ops missing from the catalogue"
     assert all(entry.cases for entry in CATALOGUE)
+    assert EXACT <= {entry.name for entry in CATALOGUE}
 
 
 def test_every_case_builds_its_op():

@@ -463,8 +463,12 @@ class ReduceOp(Op):
     def __call__(self, A, axis=None, keepdims=False, reduction_indices=None, keep_dims=None):
         """reduction_indices and keep_dims: TensorFlow 1's names of axis and keepdims."""
         if reduction_indices is not None:
+            if axis is not None:
+                raise TypeError(f"{self.name}: give axis or reduction_indices, not both")
             axis = reduction_indices
         if keep_dims is not None:
+            if keepdims:
+                raise TypeError(f"{self.name}: give keepdims or keep_dims, not both")
             keepdims = keep_dims
         if isinstance(axis, list):
             axis = tuple(axis)
@@ -854,28 +858,37 @@ class UntransposeOp(ShapedOp):
 untranspose_op = UntransposeOp(native="untranspose")
 
 
-def index_key(key):
-    """A __getitem__ key as a tuple; lists and arrays of integers become int64 arrays."""
+def index_key(key, of):
+    """A __getitem__ key of node `of` as a tuple; lists and arrays of integers become
+    int64 arrays."""
     key = key if isinstance(key, tuple) else (key,)
+    where = f"getitem of node '{of.name}'"
     out = []
     for k in key:
-        if isinstance(k, (list, np.ndarray)) and not isinstance(k, np.ndarray) or \
-                isinstance(k, np.ndarray):
+        if isinstance(k, (list, np.ndarray)):
             arr = np.asarray(k)
             if arr.dtype.kind not in "iu":
-                raise TypeError(f"fastad indexing takes integer arrays, not {arr.dtype}")
+                raise TypeError(f"{where}: fastad indexing takes integer arrays, not {arr.dtype} "
+                                f"(boolean masks: use where_op)")
             out.append(arr.astype(np.int64))
-        elif k is None or k is Ellipsis or isinstance(k, slice):
+        elif k is None or k is Ellipsis:
+            out.append(k)
+        elif isinstance(k, slice):
+            if not all(v is None or isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in (k.start, k.stop, k.step)):
+                raise TypeError(f"{where}: slice {k} has a bound or step that is not an integer")
+            if k.step == 0:
+                raise ValueError(f"{where}: slice {k} has step 0")
             out.append(k)
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
             out.append(int(k))
         else:
-            raise TypeError(f"fastad indexing takes ints, slices, None, ... and one integer "
-                            f"array, not {type(k).__name__}")
+            raise TypeError(f"{where}: fastad indexing takes ints, slices, None, ... and one "
+                            f"integer array, not {type(k).__name__}")
     if sum(isinstance(k, np.ndarray) for k in out) > 1:
-        raise TypeError("fastad indexing takes one integer array at most")
+        raise TypeError(f"{where}: fastad indexing takes one integer array at most")
     if sum(k is Ellipsis for k in out) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
+        raise IndexError(f"{where}: an index can only have a single ellipsis ('...')")
     return tuple(out)
 
 
@@ -945,7 +958,7 @@ class GetItemOp(Op):
     name = "getitem"
 
     def __call__(self, A, key):
-        key = index_key(key)
+        key = index_key(key, A)
         return Node(self, [A], f"{A}[{_key_text(key)}]", attrs={"key": key})
 
     def compute(self, node, vals):
