@@ -454,11 +454,9 @@ broadcast_to_op = BroadcastToOp(native="broadcast_to")
 sum_to_op = SumToOp(native="sum_to")
 
 
-class ReduceOp(Op):
-    """Sum or mean over `axis` (None: all axes), numpy style."""
-
-    def __init__(self, name, mean, native=None):
-        self.name, self.mean, self.native = name, mean, native
+class AxisOp(Op):
+    """A reduction over `axis` (None: all axes) of its input, numpy style: the reduced
+    axes are dropped, or kept as 1s with keepdims."""
 
     def __call__(self, A, axis=None, keepdims=False, reduction_indices=None, keep_dims=None):
         """reduction_indices and keep_dims: TensorFlow 1's names of axis and keepdims."""
@@ -475,6 +473,20 @@ class ReduceOp(Op):
         return Node(self, [A], f"{self.name.capitalize()}({A})",
                     attrs={"axis": axis, "keepdims": bool(keepdims)})
 
+    def infer(self, node, shapes, dtypes):
+        shape = shapes[0]
+        axes = reduce_axes(self, node, shape, node.attrs["axis"])
+        if node.attrs["keepdims"]:
+            return tuple(1 if i in axes else n for i, n in enumerate(shape)), dtypes[0]
+        return tuple(n for i, n in enumerate(shape) if i not in axes), dtypes[0]
+
+
+class ReduceOp(AxisOp):
+    """Sum or mean over `axis`."""
+
+    def __init__(self, name, mean, native=None):
+        self.name, self.mean, self.native = name, mean, native
+
     def compute(self, node, vals):
         x = vals[0]
         axes = reduce_axes(self, node, x.shape, node.attrs["axis"])
@@ -489,30 +501,17 @@ class ReduceOp(Op):
     def jvp(self, node, tangents):
         return self(tangents[0], axis=node.attrs["axis"], keepdims=node.attrs["keepdims"])
 
-    def infer(self, node, shapes, dtypes):
-        shape = shapes[0]
-        axes = reduce_axes(self, node, shape, node.attrs["axis"])
-        if node.attrs["keepdims"]:
-            return tuple(1 if i in axes else n for i, n in enumerate(shape)), dtypes[0]
-        return tuple(n for i, n in enumerate(shape) if i not in axes), dtypes[0]
-
 
 reduce_sum_op = ReduceOp("reduce_sum", mean=False, native="reduce")
 reduce_mean_op = ReduceOp("reduce_mean", mean=True, native="reduce")
 
 
-class ExtremeOp(Op):
-    """The largest (np.max) or smallest (np.min) element over `axis` (None: all axes);
-    nan wins.  The gradient is shared equally among tied extremes."""
+class ExtremeOp(AxisOp):
+    """The largest (np.max) or smallest (np.min) element over `axis`; nan wins.  The
+    gradient is shared equally among tied extremes."""
 
     def __init__(self, name, fn, native=None):
         self.name, self.fn, self.native = name, fn, native
-
-    def __call__(self, A, axis=None, keepdims=False):
-        if isinstance(axis, list):
-            axis = tuple(axis)
-        return Node(self, [A], f"{self.name.capitalize()}({A})",
-                    attrs={"axis": axis, "keepdims": bool(keepdims)})
 
     def compute(self, node, vals):
         x = vals[0]
@@ -540,7 +539,7 @@ class ExtremeOp(Op):
         if any(shape[a] == 0 for a in axes):
             raise shape_error(self, node, shapes, "the reduced axes are empty: no "
                                                   f"{self.name.split('_')[1]} there")
-        return reduce_sum_op.infer(node, shapes, dtypes)
+        return super().infer(node, shapes, dtypes)
 
 
 reduce_max_op = ExtremeOp("reduce_max", np.max, native="extreme")
@@ -555,15 +554,10 @@ def logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-class LogSumExpOp(Op):
-    """log(sum(exp(A))) over `axis` (None: all), stable for large |A|; its gradient is
-    the softmax over those axes."""
+class LogSumExpOp(AxisOp):
+    """log(sum(exp(A))) over `axis`, stable for large |A|; its gradient is the softmax
+    over those axes."""
     name = "logsumexp"
-
-    def __call__(self, A, axis=None, keepdims=False):
-        if isinstance(axis, list):
-            axis = tuple(axis)
-        return Node(self, [A], f"LogSumExp({A})", attrs={"axis": axis, "keepdims": bool(keepdims)})
 
     def compute(self, node, vals):
         x = vals[0]
@@ -580,9 +574,6 @@ class LogSumExpOp(Op):
     def jvp(self, node, tangents):
         return reduce_sum_op(tangents[0] * self.softmax(node), axis=node.attrs["axis"],
                              keepdims=node.attrs["keepdims"])
-
-    def infer(self, node, shapes, dtypes):
-        return reduce_sum_op.infer(node, shapes, dtypes)
 
 
 logsumexp_op = LogSumExpOp(native="logsumexp")
