@@ -203,7 +203,7 @@ class Trainer:
         plan = self._plan(data)
         out = plan.run(feed, vm.DEFAULT_OPTIONS if self._threads is None else self._options)
         if out is None:  # a feed's layout differs from the plan's: run converted copies
-            out = plan.run({**feed, **{n: np.ascontiguousarray(v) for n, v in data.items()}},
+            out = plan.run({**feed, **{n: _packed(v) for n, v in data.items()}},
                            self._options_now())
         return float(out[0].reshape(-1)[0])
 
@@ -365,6 +365,12 @@ class PythonLoop:
         return out
 
 
+def _packed(value):
+    """A C-contiguous, aligned array (data unpickled from a byte stream, e.g. by Dask,
+    may be unaligned): the layout the kernel reads."""
+    return np.require(value, requirements="CA")
+
+
 def _rows(k, batch, order):
     if batch is None:
         return order[k] if order is not None else k
@@ -428,7 +434,7 @@ class NativeLoop:
             if batch is not None and shuffled:
                 feeds[node] = self.batches[node] = np.empty_like(value)
             else:
-                feeds[node] = value if np.ndim(value) == 0 else np.ascontiguousarray(value)
+                feeds[node] = value if np.ndim(value) == 0 else _packed(value)
         if not self.ws.bind(feeds, plan.feed_specs):
             raise RuntimeError("fastad internal error: a training step's feeds don't fit its plan")
         specs = {node: (slot, dtype) for node, _, dtype, slot in plan.feed_specs}
@@ -460,7 +466,7 @@ class NativeLoop:
     def use(self, arrays):
         """Points the streams at this fit's data (kept alive until the next)."""
         ffi = vm.ffi
-        self.arrays = {node: np.ascontiguousarray(arrays[node]) for node in self.data_nodes}
+        self.arrays = {node: _packed(arrays[node]) for node in self.data_nodes}
         for s, node in zip(self.streams, self.data_nodes):
             arr = self.arrays[node]
             s.stride = s.bytes = arr.strides[0]
