@@ -27,11 +27,13 @@ CHUNK_S = 0.05  # a fit comes back to Python about this often (progress, Ctrl-C)
 class History:
     """What a fit did: `losses` per step (float64), `epoch_means` per epoch, and the
     steps of each epoch; `interrupted` when Ctrl-C stopped it (the history then ends
-    at the last step that ran)."""
+    at the last step that ran); `workers_lost`, in a fit on a Dask cluster, (step,
+    worker address) for each worker lost (the step ran again, with the same result)."""
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     epoch_means: np.ndarray = field(default_factory=lambda: np.zeros(0))
     steps_per_epoch: list = field(default_factory=list)
     interrupted: bool = False
+    workers_lost: list = field(default_factory=list)
 
 
 def plot_history(history, path, title="training loss"):
@@ -122,6 +124,7 @@ class Trainer:
         """The update nodes and what they are written to (self._assign)."""
         opt, params = self.optimizer, list(self.params)
         grads = gradients(self.loss, params)
+        self._grads = dict(zip(params, grads))  # fed by a distributed fit's update
         constant = isinstance(opt.schedule, optim.Constant)
         self._lr = {}      # dtype -> the learning rate's 0-d Variable (a varying schedule)
         shared = {}        # dtype -> {name: node of this step's value}
@@ -203,7 +206,7 @@ class Trainer:
         plan = self._plan(data)
         out = plan.run(feed, vm.DEFAULT_OPTIONS if self._threads is None else self._options)
         if out is None:  # a feed's layout differs from the plan's: run converted copies
-            out = plan.run({**feed, **{n: np.ascontiguousarray(v) for n, v in data.items()}},
+            out = plan.run({**feed, **{n: _packed(v) for n, v in data.items()}},
                            self._options_now())
         return float(out[0].reshape(-1)[0])
 
@@ -236,7 +239,7 @@ class Trainer:
     # -- whole epochs ----------------------------------------------------------------
 
     def fit(self, data, epochs=1, batch_size=None, shuffle=False, seed=None, drop_last=False,
-            callbacks=(), progress=None):
+            callbacks=(), progress=None, client=None):
         """Trains for `epochs` passes over `data` ({placeholder: array}, the first axis
         the samples).  batch_size None: one sample a step, fed without a batch axis (the
         seed's loop); an int B: steps of B samples (a last partial batch runs too, with a
@@ -244,9 +247,16 @@ class Trainer:
         per epoch, drawn from `seed`.  callbacks: functions called as f(epoch, history)
         after each epoch.  progress: a tqdm bar per epoch (None: when tqdm is installed).
         Returns the History (also `trainer.history`); Ctrl-C stops at a step boundary
-        with consistent parameters and raises KeyboardInterrupt."""
+        with consistent parameters and raises KeyboardInterrupt.  client: a
+        dask.distributed.Client; the steps' batches are split over its workers
+        (fastad.distributed.fit)."""
         self._acquire()
         try:
+            if client is not None:
+                from .distributed import fit as fit_on
+                self.history = History()
+                return fit_on(self, data, client, self.history, epochs, batch_size, shuffle,
+                              seed, drop_last, callbacks, progress)
             arrays = self._data(data, "fit")
             n = self._samples(arrays)
             if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
@@ -365,6 +375,12 @@ class PythonLoop:
         return out
 
 
+def _packed(value):
+    """A C-contiguous, aligned array (data unpickled from a byte stream, e.g. by Dask,
+    may be unaligned): the layout the kernel reads."""
+    return np.require(value, requirements="CA")
+
+
 def _rows(k, batch, order):
     if batch is None:
         return order[k] if order is not None else k
@@ -428,7 +444,7 @@ class NativeLoop:
             if batch is not None and shuffled:
                 feeds[node] = self.batches[node] = np.empty_like(value)
             else:
-                feeds[node] = value if np.ndim(value) == 0 else np.ascontiguousarray(value)
+                feeds[node] = value if np.ndim(value) == 0 else _packed(value)
         if not self.ws.bind(feeds, plan.feed_specs):
             raise RuntimeError("fastad internal error: a training step's feeds don't fit its plan")
         specs = {node: (slot, dtype) for node, _, dtype, slot in plan.feed_specs}
@@ -460,7 +476,7 @@ class NativeLoop:
     def use(self, arrays):
         """Points the streams at this fit's data (kept alive until the next)."""
         ffi = vm.ffi
-        self.arrays = {node: np.ascontiguousarray(arrays[node]) for node in self.data_nodes}
+        self.arrays = {node: _packed(arrays[node]) for node in self.data_nodes}
         for s, node in zip(self.streams, self.data_nodes):
             arr = self.arrays[node]
             s.stride = s.bytes = arr.strides[0]
