@@ -1,10 +1,27 @@
 """`Executor`: evaluates nodes for a feed_dict on the native VM or the reference VM."""
+import pickle
+
 from .graph import find_topo_sort
 from .reference import PythonVM
 from .schedule import Schedules
 from .vm import NativeVM
 
 BACKENDS = ("native", "python")
+
+# The format of pickled Executors and Trainers: what their state holds.  Change it
+# whenever that changes; a pickle of another format is refused (`unpickled`).
+PICKLE_FORMAT = 1
+
+
+def unpickled(state, what):
+    """The state of a pickled Executor or Trainer, if this fastad reads its format."""
+    found = state.get("format") if isinstance(state, dict) else None
+    if found != PICKLE_FORMAT:
+        raise pickle.UnpicklingError(
+            f"cannot unpickle this fastad {what}: it was pickled in format {found!r} (by "
+            f"another version of fastad, or not by fastad), and this fastad reads format "
+            f"{PICKLE_FORMAT}; build it again from its graph here")
+    return state
 
 
 class Executor:
@@ -16,6 +33,12 @@ class Executor:
     None follows `fastad.set_threads` (default 1).  Results are the same bits for every
     thread count.  `simplify` (native only): simplify the graph before lowering it
     (fastad.simplify; the results stay the same bits).
+
+    Pickling (also cloudpickle) saves the graph and these options, never a lowered
+    program: the unpickled Executor lowers its own on its first run for each feed
+    signature, so the results are the same.  Its nodes are new ones; pickle the
+    placeholders you feed in the same `dumps` call (e.g. a tuple) to get the ones it
+    reads.  User ops pickle when their class can be imported where they are unpickled.
     """
 
     def __init__(self, eval_node_list, backend="native", threads=None, simplify=True):
@@ -23,6 +46,7 @@ class Executor:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         self.eval_node_list = list(eval_node_list)
         self.backend = backend
+        self._options = (threads, simplify)  # for pickling
         self.topo_order = find_topo_sort(self.eval_node_list)
         self.schedules = Schedules(self.eval_node_list, self.topo_order)
         if backend == "native":
@@ -31,6 +55,15 @@ class Executor:
             raise ValueError("threads: only the native backend runs on several threads")
         else:
             self._vm = PythonVM(self.schedules)
+
+    def __getstate__(self):
+        threads, simplify = self._options
+        return {"format": PICKLE_FORMAT, "nodes": self.eval_node_list, "backend": self.backend,
+                "threads": threads, "simplify": simplify}
+
+    def __setstate__(self, state):
+        state = unpickled(state, "Executor")
+        self.__init__(state["nodes"], state["backend"], state["threads"], state["simplify"])
 
     def run(self, feed_dict):
         """The values of `eval_node_list`, as a list of new numpy arrays."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import optim, vm
-from .executor import Executor
+from .executor import PICKLE_FORMAT, Executor, unpickled
 from .graph import PlaceholderOp, Variable, find_topo_sort
 from .reverse import gradients
 from .schedule import Schedule, as_feed
@@ -87,7 +87,9 @@ class Trainer:
     `trainer.params[w]` reads one (a copy).  The other placeholders of the loss are the
     data, fed by `step(feed_dict)` or `fit(data, ...)`.  backend "python" runs the same
     steps on the reference VM.  A Trainer is used by one thread at a time (another
-    thread gets a RuntimeError, not a race).
+    thread gets a RuntimeError, not a race).  It pickles (also with cloudpickle) with
+    its graph, parameters, optimizer state, step count and history, and an unpickled
+    one trains on as the original would, bit for bit.
     """
 
     def __init__(self, loss, params, optimizer, backend="native", threads=None):
@@ -110,13 +112,43 @@ class Trainer:
             raise ValueError("params: give at least one parameter to train")
         self.params = ParameterView({p: self._values[p] for p in params})
         self._build()
-        self._lock = threading.Lock()
-        self._executor = Executor([loss, *(v for _, v in self._assign)], backend=backend,
-                                  threads=threads) if backend == "python" else None
         self._threads = threads
+        self.history = History()
+        self._start()
+
+    def _start(self):
+        """What a Trainer makes for itself, and does not pickle: its lock and what runs."""
+        self._lock = threading.Lock()
+        self._owner = None  # the thread holding the lock
+        self._executor = Executor([self.loss, *(v for _, v in self._assign)], backend="python",
+                                  threads=self._threads) if self.backend == "python" else None
         self._plans = {}  # data signature -> native plan
         self._loops = {}  # (plan, per sample, gathered) -> NativeLoop
-        self.history = History()
+
+    # -- pickling --------------------------------------------------------------------
+
+    # what a pickled Trainer holds: the graphs, every buffer, the step count and history
+    _PICKLED = ("loss", "optimizer", "backend", "t", "_values", "_lr", "_grads", "_assign",
+                "data_nodes", "_threads", "history")
+
+    def __getstate__(self):
+        """Between fits, or from a callback of this thread's fit (at an epoch's end):
+        never while another thread trains it."""
+        if self._lock.acquire(blocking=False):
+            self._lock.release()
+        elif self._owner != threading.get_ident():
+            raise RuntimeError("this Trainer is training in another thread; pickle it "
+                               "between fits or from a callback")
+        state = {name: getattr(self, name) for name in self._PICKLED}
+        return {"format": PICKLE_FORMAT, "params": list(self.params), **state}
+
+    def __setstate__(self, state):
+        state = dict(unpickled(state, "Trainer"))
+        params = state.pop("params")
+        state.pop("format")
+        self.__dict__.update(state)
+        self.params = ParameterView({p: self._values[p] for p in params})
+        self._start()
 
     # -- the step program ------------------------------------------------------------
 
@@ -181,6 +213,11 @@ class Trainer:
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this Trainer is in use by another thread; a Trainer is used "
                                "by one thread at a time")
+        self._owner = threading.get_ident()
+
+    def _release(self):
+        self._owner = None
+        self._lock.release()
 
     # -- one step --------------------------------------------------------------------
 
@@ -193,7 +230,7 @@ class Trainer:
             self.t += 1
             return loss
         finally:
-            self._lock.release()
+            self._release()
 
     def _run_step(self, data):
         lr = {node: rates[0] for node, rates in self._lr_values(self.t + 1, 1).items()}
@@ -304,7 +341,7 @@ class Trainer:
                 history.epoch_means = np.array(means)
             return history
         finally:
-            self._lock.release()
+            self._release()
 
     def _samples(self, arrays):
         lengths = {n.name: (v.shape[0] if v.ndim else None) for n, v in arrays.items()}
