@@ -393,3 +393,31 @@ int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
     }
     return stopped(opts);
 }
+
+/* ---- shards: many programs side by side ---- */
+
+typedef struct {
+    const fa_shard *shards;
+    const fa_opts *opts;
+} shards_job;
+
+static void run_shard(void *ctx, int64_t s)
+{
+    const shards_job *job = ctx;
+    fa_run(job->shards[s].prog, 0, job->shards[s].n_instr, job->shards[s].slots, job->opts);
+}
+
+int fa_run_shards(const fa_shard *shards, int64_t n, int32_t threads, int32_t interruptible)
+{
+    /* one thread inside a shard: the shards are the parallelism (and a nested region
+     * would find the pool busy anyway) */
+    const fa_opts opts = {.threads = 1, .interruptible = interruptible};
+    const shards_job job = {.shards = shards, .opts = &opts};
+    const int blas = threads > 1 ? scipy_openblas_get_num_threads() : 1;
+    if (blas > 1)
+        scipy_openblas_set_num_threads(1);
+    fa_parallel(threads, run_shard, (void *)&job, n);
+    if (blas > 1)
+        scipy_openblas_set_num_threads(blas);
+    return stopped(&opts);
+}

@@ -1,4 +1,4 @@
-"""Executors and Trainers pickle (and cloudpickle): an unpickled one gives
+"""Executors, Trainers and DataParallels pickle (and cloudpickle): an unpickled one gives
 the same bits as the original, in this process and in a fresh one; a pickle of another
 format is refused with a clear error.  (Every catalogue op's Executor: test_catalogue.)"""
 import copy
@@ -79,7 +79,8 @@ def test_a_pickled_executor_holds_no_program():
     assert len(pickle.dumps(executor)) < 2000
 
 
-@pytest.mark.parametrize("cls, what", [(ad.Executor, "Executor"), (ad.Trainer, "Trainer")])
+@pytest.mark.parametrize("cls, what", [(ad.Executor, "Executor"), (ad.Trainer, "Trainer"),
+                                       (ad.parallel.DataParallel, "DataParallel")])
 @pytest.mark.parametrize("state", [{"format": 0}, {"format": 99, "nodes": []}, {}, ("x", 1)])
 def test_another_format_is_refused_clearly(cls, what, state):
     with pytest.raises(pickle.UnpicklingError, match=f"cannot unpickle this fastad {what}: "
@@ -204,10 +205,13 @@ def test_trainer_with_a_lambda_schedule_needs_cloudpickle_and_copies():
 FRESH = textwrap.dedent("""
     import pickle, sys
     import numpy as np
-    executor, x, trainer, X, T, data = pickle.load(open(sys.argv[1], "rb"))
+    executor, x, trainer, X, T, data, dp, values = pickle.load(open(sys.argv[1], "rb"))
     out = executor.run({x: np.linspace(-1, 1, 5)})
     history = trainer.fit({X: data["X"], T: data["T"]}, epochs=2, batch_size=16)
-    np.savez(sys.argv[2], *out, history.losses, *(v for _, v in trainer.params.items()))
+    # one pickle: the keys of `values` are dp's parameters
+    loss, grads = dp.gradients(values, dict(zip(dp.data_nodes, data["dp"])), workers=2)
+    np.savez(sys.argv[2], *out, history.losses, *(v for _, v in trainer.params.items()),
+             np.array(loss), *grads)
 """)
 
 
@@ -218,13 +222,17 @@ def test_pickles_resume_in_a_fresh_process(tmp_path):
     (X, T), loss, params, data = mlp()
     trainer = ad.Trainer(loss, params, optim.Adam(1e-2))
     trainer.fit(data, epochs=1, batch_size=16)
+    dp = ad.parallel.DataParallel(loss, list(params))
+    dp_data = [data[n] for n in dp.data_nodes]
     with open(tmp_path / "in.pkl", "wb") as f:
-        pickle.dump((executor, x, trainer, X, T, {"X": data[X], "T": data[T]}), f)
+        pickle.dump((executor, x, trainer, X, T, {"X": data[X], "T": data[T], "dp": dp_data},
+                     dp, params), f)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))  # finds user_ops
     subprocess.run([sys.executable, "-c", FRESH, str(tmp_path / "in.pkl"),
                     str(tmp_path / "out.npz")], check=True, env=env, timeout=120)
     got = list(np.load(tmp_path / "out.npz").values())
     want = executor.run({x: np.linspace(-1, 1, 5)})
     history = trainer.fit(data, epochs=2, batch_size=16)
-    want += [history.losses, *(v for _, v in trainer.params.items())]
+    loss_value, grads = dp.gradients(params, data, workers=2)
+    want += [history.losses, *(v for _, v in trainer.params.items()), np.array(loss_value), *grads]
     assert_same(got, want)

@@ -13,7 +13,7 @@ from .executor import Executor
 from .forward import jvp
 from .gradcheck import GradientCheckError, check_gradients
 from .viz import draw, to_dot
-from . import distributed, optim
+from . import distributed, optim, parallel
 from .train import History, Trainer, plot_history
 
 

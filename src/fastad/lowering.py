@@ -179,7 +179,9 @@ class Lowering:
         ins = self.steps[writer]
         if self.kind_of[ins.opcode] not in ("UNARY", "CONST", "BINARY", "COPY"):
             return False
-        if any(st in step.reads for step in self.steps if step is not ins):
+        # nothing else may touch the value's buffer, which loses its memory; nor may the
+        # writer read it (an instruction that works in place on an earlier result)
+        if any(st in step.reads or (step.out is st and step is not ins) for step in self.steps):
             return False
         if any(dst in step.reads or step.out is dst for step in self.steps[writer + 1:]):
             return False

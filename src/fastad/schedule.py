@@ -85,3 +85,9 @@ def as_feed(node, value):
     except (ValueError, TypeError) as err:
         raise ValueError(f"feed for '{node.name}' is not a rectangular array: {err}") from None
     return arr.astype(real_dtype(node, arr.dtype), copy=False)
+
+
+def packed(value):
+    """`value` as a C-contiguous, aligned array: the layout the kernel reads (data
+    unpickled from a byte stream, e.g. by Dask, may be unaligned)."""
+    return np.require(value, requirements="CA")

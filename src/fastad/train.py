@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import optim, vm
+from . import optim, parallel, vm
 from .executor import PICKLE_FORMAT, Executor, unpickled
 from .graph import PlaceholderOp, Variable, find_topo_sort
 from .reverse import gradients
-from .schedule import Schedule, as_feed
+from .schedule import Schedule, as_feed, packed
 
 CHUNK_S = 0.05  # a fit comes back to Python about this often (progress, Ctrl-C)
 
@@ -124,6 +124,8 @@ class Trainer:
                                   threads=self._threads) if self.backend == "python" else None
         self._plans = {}  # data signature -> native plan
         self._loops = {}  # (plan, per sample, gathered) -> NativeLoop
+        self._parallel = None  # fastad.parallel's steps, once fit has used workers
+        self._workers = None   # while a fit splits its steps across workers: how many
 
     # -- pickling --------------------------------------------------------------------
 
@@ -156,7 +158,7 @@ class Trainer:
         """The update nodes and what they are written to (self._assign)."""
         opt, params = self.optimizer, list(self.params)
         grads = gradients(self.loss, params)
-        self._grads = dict(zip(params, grads))  # fed by a distributed fit's update
+        self._grads = dict(zip(params, grads))  # fed by a split step's update (parallel, Dask)
         constant = isinstance(opt.schedule, optim.Constant)
         self._lr = {}      # dtype -> the learning rate's 0-d Variable (a varying schedule)
         shared = {}        # dtype -> {name: node of this step's value}
@@ -233,6 +235,8 @@ class Trainer:
             self._release()
 
     def _run_step(self, data):
+        if self._workers:
+            return self._parallel.step(data, self._workers)
         lr = {node: rates[0] for node, rates in self._lr_values(self.t + 1, 1).items()}
         feed = {**self._values, **lr, **data}
         if self.backend == "python":
@@ -243,7 +247,7 @@ class Trainer:
         plan = self._plan(data)
         out = plan.run(feed, vm.DEFAULT_OPTIONS if self._threads is None else self._options)
         if out is None:  # a feed's layout differs from the plan's: run converted copies
-            out = plan.run({**feed, **{n: _packed(v) for n, v in data.items()}},
+            out = plan.run({**feed, **{n: packed(v) for n, v in data.items()}},
                            self._options_now())
         return float(out[0].reshape(-1)[0])
 
@@ -276,7 +280,7 @@ class Trainer:
     # -- whole epochs ----------------------------------------------------------------
 
     def fit(self, data, epochs=1, batch_size=None, shuffle=False, seed=None, drop_last=False,
-            callbacks=(), progress=None, client=None):
+            callbacks=(), progress=None, workers=None, client=None):
         """Trains for `epochs` passes over `data` ({placeholder: array}, the first axis
         the samples).  batch_size None: one sample a step, fed without a batch axis (the
         seed's loop); an int B: steps of B samples (a last partial batch runs too, with a
@@ -284,11 +288,15 @@ class Trainer:
         per epoch, drawn from `seed`.  callbacks: functions called as f(epoch, history)
         after each epoch.  progress: a tqdm bar per epoch (None: when tqdm is installed).
         Returns the History (also `trainer.history`); Ctrl-C stops at a step boundary
-        with consistent parameters and raises KeyboardInterrupt.  client: a
-        dask.distributed.Client; the steps' batches are split over its workers
-        (fastad.distributed.fit)."""
+        with consistent parameters and raises KeyboardInterrupt.  workers N > 1: each
+        batch's rows split across N threads (fastad.parallel: the loss must be a mean or
+        sum over the rows).  client: a dask.distributed.Client; the steps' batches are
+        split over its workers (fastad.distributed.fit).  Both need batch_size."""
         self._acquire()
         try:
+            if client is not None and workers not in (None, 1):
+                raise ValueError("fit: give workers (threads here) or client (a Dask "
+                                 "cluster), not both")
             if client is not None:
                 from .distributed import fit as fit_on
                 self.history = History()
@@ -300,6 +308,16 @@ class Trainer:
                 raise ValueError(f"fit: batch_size must be None or a positive integer, not {batch_size!r}")
             if int(epochs) != epochs or epochs < 0:
                 raise ValueError(f"fit: epochs must be a non-negative integer, not {epochs!r}")
+            if workers is not None and (int(workers) != workers or workers < 1):
+                raise ValueError(f"fit: workers must be None or a positive integer, not {workers!r}")
+            if workers is not None and workers > 1:
+                if batch_size is None:
+                    raise ValueError("fit: workers split a batch's rows; give batch_size (the "
+                                     "number of samples, for full-batch steps)")
+                if self._parallel is None:
+                    self._parallel = parallel.TrainerSteps(self)
+                self._workers = int(workers)
+                arrays = {k: packed(v) for k, v in arrays.items()}
             rng = np.random.default_rng(seed) if shuffle else None
             self.history = history = History()
             chunks, means = [], []
@@ -341,6 +359,7 @@ class Trainer:
                 history.epoch_means = np.array(means)
             return history
         finally:
+            self._workers = None
             self._release()
 
     def _samples(self, arrays):
@@ -364,7 +383,10 @@ class Trainer:
 
     def _loop(self, arrays, batch, shuffled):
         """What runs an epoch's full steps: the kernel's loop (a NativeLoop, kept for the
-        next fit), or a PythonLoop (the python backend, or a program with Python steps)."""
+        next fit), or a PythonLoop (the python backend, a program with Python steps, or
+        steps split across workers)."""
+        if self._workers:
+            return PythonLoop(self)
         first = {k: (v[0] if batch is None else v[:batch]) for k, v in arrays.items()}
         plan = self._plan(first) if self.backend == "native" else None
         if plan is None or plan.segments is not None:
@@ -412,17 +434,12 @@ class PythonLoop:
         return out
 
 
-def _packed(value):
-    """A C-contiguous, aligned array (data unpickled from a byte stream, e.g. by Dask,
-    may be unaligned): the layout the kernel reads."""
-    return np.require(value, requirements="CA")
-
-
 def _rows(k, batch, order):
     if batch is None:
         return order[k] if order is not None else k
-    idx = np.arange(k * batch, (k + 1) * batch)
-    return order[idx] if order is not None else idx
+    if order is None:
+        return slice(k * batch, (k + 1) * batch)  # a view of the batch, not a copy
+    return order[k * batch:(k + 1) * batch]
 
 
 def _wants_bar(progress):
@@ -481,7 +498,7 @@ class NativeLoop:
             if batch is not None and shuffled:
                 feeds[node] = self.batches[node] = np.empty_like(value)
             else:
-                feeds[node] = value if np.ndim(value) == 0 else _packed(value)
+                feeds[node] = value if np.ndim(value) == 0 else packed(value)
         if not self.ws.bind(feeds, plan.feed_specs):
             raise RuntimeError("fastad internal error: a training step's feeds don't fit its plan")
         specs = {node: (slot, dtype) for node, _, dtype, slot in plan.feed_specs}
@@ -513,7 +530,7 @@ class NativeLoop:
     def use(self, arrays):
         """Points the streams at this fit's data (kept alive until the next)."""
         ffi = vm.ffi
-        self.arrays = {node: _packed(arrays[node]) for node in self.data_nodes}
+        self.arrays = {node: packed(arrays[node]) for node in self.data_nodes}
         for s, node in zip(self.streams, self.data_nodes):
             arr = self.arrays[node]
             s.stride = s.bytes = arr.strides[0]

@@ -1,0 +1,418 @@
+"""Data parallelism on one machine: a batch's rows split into shards that threads run the
+same program on, with the GIL released, and the shards' losses and gradients combined.
+
+`gradients(loss, params, data, workers)` does it once; `DataParallel` keeps its programs
+for repeated calls; `Trainer.fit(..., workers=N)` trains so (`TrainerSteps`).
+
+- `params` are {Variable: value}, the point the gradients are taken at; `data` are
+  {placeholder: array} with the samples along the first axis, the same number n in all.
+  They are all the loss's placeholders.
+- The shards are rows [n*s//k, n*(s+1)//k) for s < k = min(workers, n).  One C call runs
+  them, one shard per thread of the kernel's pool, each on its own workspace and result
+  buffers (no cache line shared between shards), on one thread inside a shard, BLAS too.
+- Which losses split (`reduction_of`): a mean over the rows (`reduce_mean_op` over the
+  sample axis, `softmax_cross_entropy_op`, `sigmoid_cross_entropy_op`), plus terms that
+  don't depend on the data (a regulariser), or a sum over the rows times constants.  A
+  shard computes the same graph on its rows; the shards' results are added in shard
+  order, weighted rows_s / n for a mean and 1 for a sum.  Anything else (a batch
+  statistic, a product or log of reductions, a data-free term added to a sum, a user op)
+  is refused with the node that stops the proof; `reduction=` vouches for a loss.
+- Exactness: the same n, workers and inputs give the same bits every time.  Against one
+  thread the sums are added in another order, so results agree to rounding: about 1e-16
+  times the sum of the terms' magnitudes.  workers=1 is one shard: the unsplit result.
+"""
+import numpy as np
+
+from . import ops
+from .executor import PICKLE_FORMAT, Executor, unpickled
+from .graph import PlaceholderOp, Variable, find_topo_sort
+from .reverse import gradients as gradient_nodes
+from .schedule import Schedule, as_feed, packed, real_dtype
+from . import vm
+
+MEAN, SUM = "mean", "sum"
+_CONST, _ROWS = "const", "rows"  # kinds of nodes besides MEAN and SUM (see reduction_of)
+LINE = 64  # bytes of a cache line: shards write to no line another shard writes
+# Elements of work (as vm.work counts them) a shard needs to be worth waking a thread
+# for (some tens of microseconds); smaller shards run one after another on the caller.
+SHARD_WORK = 1 << 15
+ONE_THREAD = vm.RunOptions(1)  # shards that run one after another (Python steps)
+
+
+def gradients(loss, params, data, workers=2, backend="native", reduction=None):
+    """(loss, [gradient of each parameter]) of `loss` at `params` ({Variable: value}) for
+    `data` ({placeholder: array}, samples first), the rows split across `workers` threads.
+    The loss is a float and a mean or a sum as the graph says (see the module's doc)."""
+    dp = DataParallel(loss, list(params), backend, reduction)
+    return dp.gradients(params, data, workers)
+
+
+class DataParallel:
+    """The loss and gradients of `loss` for `params` (Variables), each call's rows split
+    into shards that run side by side.  backend "python": the shards run one after
+    another on the reference VM (the same split and combination).  reduction: None
+    proves "mean" or "sum" from the graph (`reduction_of`); give one to vouch for a loss
+    the proof can't see through (a user op).  It may be shared by threads, and pickles
+    (its programs are built again where it is unpickled)."""
+
+    def __init__(self, loss, params, backend="native", reduction=None):
+        if backend not in ("native", "python"):
+            raise ValueError(f"unknown backend {backend!r}; choose 'native' or 'python'")
+        if reduction not in (None, MEAN, SUM):
+            raise ValueError(f"reduction must be None, 'mean' or 'sum', not {reduction!r}")
+        self.loss, self.params = loss, list(params)
+        self.backend, self.reduction = backend, reduction
+        graph = find_topo_sort([loss])
+        for p in self.params:
+            if not (hasattr(p, "op") and isinstance(p.op, PlaceholderOp)) or p not in graph:
+                raise ValueError(f"params: {p!r} is not a placeholder of the loss")
+        if not self.params:
+            raise ValueError("params: give at least one parameter")
+        self.grads = gradient_nodes(loss, self.params)
+        fixed = set(self.params)
+        self.data_nodes = [n for n in find_topo_sort([loss, *self.grads])
+                           if isinstance(n.op, PlaceholderOp) and n not in fixed]
+        if not self.data_nodes:
+            raise ValueError(f"fastad.parallel: the loss '{loss}' can't be split by rows: it "
+                             "does not depend on the data (all its placeholders are parameters)")
+        # where a shard's program writes its loss and gradients: result buffers of its own
+        self._results = [Variable("loss of a shard"),
+                         *(Variable(f"gradient of {p.name} on a shard") for p in self.params)]
+        self._executor = (Executor([loss, *self.grads], backend="python")
+                          if backend == "python" else None)
+        self._programs = {}  # a shard's feed signature -> _Program
+        self._splits = {}    # the batch's feed signature -> MEAN or SUM
+
+    def __getstate__(self):
+        return {"format": PICKLE_FORMAT, "loss": self.loss, "params": self.params,
+                "backend": self.backend, "reduction": self.reduction}
+
+    def __setstate__(self, state):
+        state = unpickled(state, "DataParallel")
+        self.__init__(state["loss"], state["params"], state["backend"], state["reduction"])
+
+    # -- the API ---------------------------------------------------------------------
+
+    def gradients(self, values, data, workers=2):
+        """(loss, [gradient of each parameter]) at `values` ({parameter: array}) for
+        `data` ({placeholder: array}, samples first), on `workers` threads."""
+        if int(workers) != workers or workers < 1:
+            raise ValueError(f"workers must be a positive integer, not {workers!r}")
+        values, data = self._values(values), self._data(data)
+        return self.run(values, data, int(workers))
+
+    def shard(self, values, data):
+        """(loss, [gradients]) of these rows alone, on the calling thread: one shard's
+        part of `gradients` (for splitting the rows yourself; see `combine`)."""
+        return self.gradients(values, data, workers=1)
+
+    def reduction_for(self, values, data):
+        """MEAN or SUM: how this loss combines its rows for parameters and data of these
+        shapes (anything with .shape and .dtype, e.g. dask arrays, serves)."""
+        def spec(node, v):
+            v = v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v)
+            return tuple(v.shape), real_dtype(node, np.dtype(v.dtype))
+        specs = {**{p: spec(p, values[p]) for p in self.params},
+                 **{n: spec(n, data[n]) for n in self.data_nodes}}
+        return self.reduction or reduction_of(self.loss, self.data_nodes, specs)
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _values(self, values):
+        missing = [p.name for p in self.params if p not in values]
+        if missing:
+            raise ValueError(f"no value for parameter(s) {', '.join(map(repr, missing))}")
+        return {p: packed(as_feed(p, values[p])) for p in self.params}
+
+    def _data(self, data):
+        missing = [n.name for n in self.data_nodes if n not in data]
+        if missing:
+            raise ValueError(f"no data for placeholder(s) {', '.join(map(repr, missing))}")
+        unknown = [getattr(k, "name", repr(k)) for k in data if k not in self.data_nodes]
+        if unknown:
+            raise ValueError(f"data: {', '.join(map(repr, unknown))} is not a data placeholder "
+                             "of the loss")
+        arrays = {n: packed(as_feed(n, data[n])) for n in self.data_nodes}
+        rows = {n.name: (v.shape[0] if v.ndim else None) for n, v in arrays.items()}
+        if not arrays or None in rows.values() or len(set(rows.values())) > 1 \
+                or not next(iter(rows.values())):
+            raise ValueError("data: every data array needs the samples along its first axis, "
+                             f"the same number (at least 1) in all; rows per array: {rows}")
+        return arrays
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self, values, data, workers):
+        """`gradients` for checked, C-contiguous, aligned float arrays."""
+        n = len(next(iter(data.values())))
+        k = min(workers, n)
+        bounds = [n * s // k for s in range(k + 1)]
+        rows = [b - a for a, b in zip(bounds, bounds[1:])]
+        # the feeds' signature, but for the number of rows
+        key = (tuple((v.shape, v.dtype) for v in values.values())
+               + tuple((v.shape[1:], v.dtype) for v in data.values()))
+        split = MEAN  # one shard: weight 1 either way
+        if k > 1:
+            split = self._splits.get((key, n))
+            if split is None:
+                split = self._splits[key, n] = self.reduction_for(values, data)
+        shards = [{node: arr[a:b] for node, arr in data.items()}
+                  for a, b in zip(bounds, bounds[1:])]
+        if self.backend == "python":
+            parts = [self._executor.run({**values, **shard}) for shard in shards]
+            return combine(parts, rows, split)
+        programs = [self._program(key, r, values, shard) for r, shard in zip(rows, shards)]
+        taken = [prog.take() for prog in programs]
+        try:
+            if all(prog.plan.segments is None for prog in programs):
+                for slot, shard in zip(taken, shards):
+                    slot.bind({**values, **shard})
+                run_shards(programs, taken)
+            else:  # Python steps (user ops) need the GIL: one shard after another
+                for prog, slot, shard in zip(programs, taken, shards):
+                    if prog.plan.run({**values, **shard, **slot.outputs}, ONE_THREAD) is None:
+                        raise RuntimeError("fastad internal error: a shard's feeds don't fit "
+                                           "its program")
+            return combine([slot.results for slot in taken], rows, split)
+        finally:
+            for prog, slot in zip(programs, taken):
+                prog.pool.append(slot)
+
+    def _program(self, key, rows, values, shard):
+        prog = self._programs.get((key, rows))
+        if prog is None:
+            prog = self._programs[key, rows] = _Program(self, {**values, **shard})
+        return prog
+
+
+class _Program:
+    """A shard's program for feeds of one signature: it ends by writing its loss (as
+    float64) and gradients into the shard's result buffers; and the (workspace, result
+    buffers) of the shards that ran it, for reuse."""
+
+    def __init__(self, dp, feeds):
+        nodes = [dp.loss, *dp.grads]
+        first = Schedule(find_topo_sort(nodes), nodes, set(feeds))
+        specs = first.infer([(feeds[n].shape, feeds[n].dtype) for n in first.feeds])
+        self.result_specs = [((), np.dtype(np.float64))] + [specs[g] for g in dp.grads]
+        fed = {**{n: (feeds[n].shape, feeds[n].dtype) for n in first.feeds},
+               **dict(zip(dp._results, self.result_specs))}
+        sched = Schedule(find_topo_sort(nodes + dp._results), nodes + dp._results, set(fed))
+        self.plan = vm.Plan(sched, sched.infer([fed[n] for n in sched.feeds]), [],
+                            assign=list(zip(dp._results, nodes)))
+        self.work = sum(vm.work(ins) for ins in self.plan.instrs)
+        self.result_nodes = dp._results
+        self.pool = []
+
+    def take(self):
+        return self.pool.pop() if self.pool else _Slot(self)
+
+
+class _Slot:
+    """A shard's memory: a workspace for its program and its result buffers, each
+    starting on a cache line of its own, in a block no other shard writes to."""
+
+    def __init__(self, prog):
+        self.plan = prog.plan
+        self.ws = vm.Workspace(prog.plan)
+        sizes = [-(-max(1, int(np.prod(shape)) * dtype.itemsize) // LINE) * LINE
+                 for shape, dtype in prog.result_specs]
+        self.block = np.zeros(sum(sizes) + LINE, np.uint8)
+        at = -self.block.ctypes.data % LINE
+        self.results = []
+        for (shape, dtype), size in zip(prog.result_specs, sizes):
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            self.results.append(self.block[at:at + nbytes].view(dtype).reshape(shape))
+            at += size
+        self.outputs = dict(zip(prog.result_nodes, self.results))
+
+    def bind(self, feeds):
+        if not self.ws.bind({**feeds, **self.outputs}, self.plan.feed_specs):
+            raise RuntimeError("fastad internal error: a shard's feeds don't fit its program")
+
+
+def run_shards(programs, slots):
+    """Every shard's program in one C call, the shards side by side on the kernel's
+    pool (when they are worth it); a long one in the main thread stops for Ctrl-C
+    (KeyboardInterrupt)."""
+    ffi, lib = vm.ffi, vm.lib
+    shards = ffi.new("fa_shard[]", len(slots))
+    for shard, prog, slot in zip(shards, programs, slots):
+        shard.prog, shard.n_instr = prog.plan.prog, len(prog.plan.instrs)
+        shard.slots = slot.ws.slots
+    catching = (any(prog.plan.long for prog in programs) and vm.catches_ctrl_c()
+                and lib.fa_sigint_begin() == 0)
+    threads = len(slots) if min(prog.work for prog in programs) >= SHARD_WORK else 1
+    try:
+        stopped = lib.fa_run_shards(shards, len(slots), threads, catching)
+    finally:
+        if catching:
+            lib.fa_sigint_end()
+    if stopped:
+        raise KeyboardInterrupt
+
+
+def combine(parts, rows, reduction):
+    """The batch's (loss, gradients) from its shards' [(loss, gradients)], in shard
+    order: weighted by rows_s / n for MEAN, 1 for SUM, added in float64 in that order;
+    the gradients come back in their own dtypes."""
+    n = sum(rows)
+    weights = [r / n for r in rows] if reduction == MEAN else [1.0] * len(rows)
+    loss = 0.0
+    for w, part in zip(weights, parts):
+        loss += w * float(part[0])
+    grads = []
+    for i in range(1, len(parts[0])):
+        dtype = parts[0][i].dtype
+        total = parts[0][i].astype(np.float64)  # a copy
+        if weights[0] != 1.0:
+            total *= weights[0]
+        for w, part in zip(weights[1:], parts[1:]):
+            g = part[i] if dtype == np.float64 else part[i].astype(np.float64)
+            total += g if w == 1.0 else g * w
+        grads.append(total if dtype == np.float64 else total.astype(dtype))
+    return loss, grads
+
+
+class TrainerSteps:
+    """A Trainer's steps with each batch split across threads (`Trainer.fit(...,
+    workers=N)`): the loss and gradients of the shards (a DataParallel), combined, then
+    the optimizer's update alone, fed the combined gradients: one more native run."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        params = list(trainer.params)
+        self.dp = DataParallel(trainer.loss, params, trainer.backend)
+        self.grad_nodes = [trainer._grads[p] for p in params]  # fed: they cut the loss off
+        self.update = None  # the update's Plan (or reference Executor), made at the first step
+
+    def step(self, data, workers):
+        """One step on `data` (C-contiguous, aligned float arrays): returns its loss."""
+        tr = self.trainer
+        values = {p: tr._values[p] for p in self.dp.params}
+        loss, grads = self.dp.run(values, data, workers)
+        lr = {node: rates[0] for node, rates in tr._lr_values(tr.t + 1, 1).items()}
+        feed = {**tr._values, **lr, **dict(zip(self.grad_nodes, grads))}
+        if self.update is None:
+            self.update = self._make_update(feed)
+        if tr.backend == "python":
+            for (node, _), value in zip(tr._assign, self.update.run(feed)):
+                np.copyto(tr._values[node], value, casting="unsafe")
+        elif self.update.run(feed, tr._options_now()) is None:
+            raise RuntimeError("fastad internal error: an update's feeds don't fit its plan")
+        return loss
+
+    def _make_update(self, feed):
+        tr = self.trainer
+        nodes = [node for _, node in tr._assign]
+        if tr.backend == "python":
+            return Executor(nodes, backend="python")
+        sched = Schedule(find_topo_sort(nodes), nodes, set(feed))
+        specs = sched.infer([(feed[n].shape, feed[n].dtype) for n in sched.feeds])
+        return vm.Plan(sched, specs, [], assign=tr._assign)
+
+# -- which losses split by rows --------------------------------------------------------
+
+# ops computing each element from the elements at the same (broadcast) index
+_ELEMENTWISE = (ops.UnaryOp, ops.ConstOp, ops.BinaryOp, ops.ReluGradOp, ops.ClipOp,
+                ops.WhereOp, ops.FillLikeOp, ops.BroadcastToOp, ops.SumToOp)
+_PER_SAMPLE = (ops.conv2d_op, ops.max_pool2d_op, ops.avg_pool2d_op)  # (N, C, H, W) in and out
+_LINEAR = (ops.reshape_op, ops.transpose_op, ops.getitem_op)  # linear in their one input
+
+
+def reduction_of(loss, data_nodes, specs):
+    """MEAN or SUM: how `loss` combines the rows of the data (`data_nodes`, samples along
+    the first axis) for inputs of these {node: (shape, dtype)}; a ValueError naming the
+    node that stops the proof otherwise.
+
+    Every node gets a kind: "const" (no data below it), "rows" (its first axis is the
+    samples' and its row i depends on the data's row i alone), MEAN (an affine function
+    of a mean over the rows: it combines as the rows_s / n weighted sum of the shards'),
+    SUM (a linear function of a sum over the rows: the shards' sum).  The rules cover
+    the built-in ops: elementwise ops, matmul by a constant, reductions, softmax family,
+    convolution and pooling, reshapes, and the losses."""
+    topo = find_topo_sort([loss])
+    sched = Schedule(topo, [loss], set(specs))
+    shapes = {node: s for node, (s, _) in sched.infer([specs[f] for f in sched.feeds]).items()}
+    data = set(data_nodes)
+    n = shapes[data_nodes[0]][0]
+    kinds = {}
+    for node in topo:
+        if node in data:
+            kinds[node] = _ROWS
+        elif all(kinds.get(i, _CONST) == _CONST for i in node.inputs):
+            kinds[node] = _CONST
+        else:
+            kind, why = _kind(node, [kinds[i] for i in node.inputs], shapes, n)
+            if kind is None:
+                raise ValueError(f"fastad.parallel: the loss '{loss}' can't be split by rows: "
+                                 f"{node.op.name} node '{node}' {why}")
+            kinds[node] = kind
+    if kinds[loss] not in (MEAN, SUM):  # "rows": data are placeholders of the loss
+        raise ValueError(f"fastad.parallel: the loss '{loss}' can't be split by rows: it "
+                         "keeps one value per row; reduce it over the rows (reduce_mean_op)")
+    return kinds[loss]
+
+
+def _kind(node, kinds, shapes, n):
+    """(kind, None) of a node below which there are data, or (None, why not)."""
+    op, inputs = node.op, node.inputs
+    if not op.builtin:
+        return None, "is a user op: fastad can't tell how it treats rows"
+    varying = set(kinds) - {_CONST}
+    if varying == {_ROWS}:
+        if _keeps_rows(node, kinds, shapes, n):
+            return _ROWS, None
+        if isinstance(op, ops.ReduceOp) and 0 in _axes(node, shapes):
+            return (MEAN if op.mean else SUM), None
+        if kinds == [_ROWS, _ROWS] and (op is ops.sigmoid_cross_entropy_op or (
+                op is ops.softmax_cross_entropy_op and len(shapes[inputs[0]]) >= 2)):
+            return MEAN, None  # means over all rows of logits and labels
+        return None, "mixes rows of the data (or its rule is not one that keeps them apart)"
+    if len(varying) > 1:
+        return None, f"combines values of different kinds ({' and '.join(sorted(varying))}), " \
+                     "e.g. rows with a statistic of the batch"
+    kind = varying.pop()  # MEAN or SUM, with constants beside it
+    lone = kinds.count(kind) == 1
+    first = kinds[0] == kind and all(k == _CONST for k in kinds[1:])
+    if op in (ops.add_op, ops.sub_op) or op in (ops.add_byconst_op, ops.sub_byconst_op,
+                                                 ops.rsub_byconst_op):
+        if all(k == kind for k in kinds) or kind == MEAN:
+            return kind, None
+        return None, "adds a term that doesn't depend on the data to a sum over the rows " \
+                     "(every shard would add it): make the loss a mean, or scale that term"
+    if op in (ops.neg_op, ops.mul_byconst_op, ops.div_byconst_op) or isinstance(op, ops.ReduceOp) \
+            or (op in (ops.mul_op, ops.matmul_op) and lone) or (op is ops.div_op and first) \
+            or ((op in _LINEAR or isinstance(op, ops.ShapedOp)) and first):
+        return kind, None
+    return None, f"is not linear in the {kind} over the rows below it"
+
+
+def _keeps_rows(node, kinds, shapes, n):
+    """Whether `node` (its inputs "rows" or "const") is "rows" too."""
+    op, inputs, out = node.op, node.inputs, shapes[node]
+    if not out or out[0] != n:
+        return False
+    ins = [shapes[i] for i in inputs]
+    if isinstance(op, _ELEMENTWISE):  # a constant must not have the samples' axis
+        return all(len(s) == len(out) if k == _ROWS else len(s) < len(out) or s[0] == 1
+                   for s, k in zip(ins, kinds))
+    if isinstance(op, ops.AxisOp):  # sums, means, max, min, logsumexp
+        return 0 not in _axes(node, shapes)
+    if op in (ops.softmax_op, ops.log_softmax_op):
+        return len(out) >= 2
+    if op is ops.matmul_op:  # rows of A times a constant B
+        return (kinds == [_ROWS, _CONST] and len(ins[0]) >= 2 and len(ins[1]) <= 2
+                and not node.attrs["trans_A"])
+    if op in _PER_SAMPLE:
+        return kinds[0] == _ROWS and all(k == _CONST for k in kinds[1:])
+    if op is ops.reshape_op:  # C order keeps row i whole when the first axis stays
+        return ins[0][0] == n
+    if op is ops.transpose_op:
+        axes = node.attrs["axes"]
+        return len(out) == 1 or (axes is not None and axes[0] % len(out) == 0)
+    return False
+
+
+def _axes(node, shapes):
+    return ops.reduce_axes(node.op, node, shapes[node.inputs[0]], node.attrs["axis"])
