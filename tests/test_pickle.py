@@ -236,3 +236,38 @@ def test_pickles_resume_in_a_fresh_process(tmp_path):
     loss_value, grads = dp.gradients(params, data, workers=2)
     want += [history.losses, *(v for _, v in trainer.params.items()), np.array(loss_value), *grads]
     assert_same(got, want)
+
+
+CATALOGUE_FRESH = textwrap.dedent("""
+    import pickle, sys
+    import numpy as np
+    bad = []
+    for name, executor, xs, inputs, want in pickle.load(open(sys.argv[1], "rb")):
+        got = executor.run(dict(zip(xs, inputs)))
+        if not all(g.shape == w.shape and g.dtype == w.dtype and
+                   np.array_equal(g, w, equal_nan=True) for g, w in zip(got, want)):
+            bad.append(name)
+    print(bad)
+    sys.exit(1 if bad else 0)
+""")
+
+
+def test_every_catalogue_executor_runs_alike_in_a_fresh_process(tmp_path):
+    from catalogue import cases
+    from helpers import rands
+    jobs = []
+    for case in cases():
+        inputs = rands(np.random.default_rng(0), case.shapes, case.domains)
+        xs = [ad.Variable(f"x{i}") for i in range(len(inputs))]
+        out = case.build(*xs)
+        nodes = [out, *ad.gradients(ad.reduce_sum_op(out), xs)] if case.entry.grad else [out]
+        for backend in ("native", "python"):
+            executor = ad.Executor(nodes, backend=backend)
+            want = executor.run(dict(zip(xs, inputs)))  # with its plan cached
+            jobs.append((f"{case.id}-{backend}", executor, xs, inputs, want))
+    with open(tmp_path / "catalogue.pkl", "wb") as f:
+        pickle.dump(jobs, f)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", CATALOGUE_FRESH, str(tmp_path / "catalogue.pkl")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr

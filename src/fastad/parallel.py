@@ -101,11 +101,6 @@ class DataParallel:
         values, data = self._values(values), self._data(data)
         return self.run(values, data, int(workers))
 
-    def shard(self, values, data):
-        """(loss, [gradients]) of these rows alone, on the calling thread: one shard's
-        part of `gradients` (for splitting the rows yourself; see `combine`)."""
-        return self.gradients(values, data, workers=1)
-
     def reduction_for(self, values, data):
         """MEAN or SUM: how this loss combines its rows for parameters and data of these
         shapes (anything with .shape and .dtype, e.g. dask arrays, serves)."""
