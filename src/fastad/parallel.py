@@ -272,39 +272,41 @@ def combine(parts, rows, reduction):
 class TrainerSteps:
     """A Trainer's steps with each batch split across threads (`Trainer.fit(...,
     workers=N)`): the loss and gradients of the shards (a DataParallel), combined, then
-    the optimizer's update alone, fed the combined gradients: one more native run."""
+    the optimizer's update alone, fed the combined gradients: one more native run.  It
+    keeps no reference to the trainer (which keeps it)."""
 
     def __init__(self, trainer):
-        self.trainer = trainer
         params = list(trainer.params)
         self.dp = DataParallel(trainer.loss, params, trainer.backend)
         self.grad_nodes = [trainer._grads[p] for p in params]  # fed: they cut the loss off
-        self.update = None  # the update's Plan (or reference Executor), made at the first step
+        self.program = None  # the update's Plan (or reference Executor), made at first use
 
-    def step(self, data, workers):
-        """One step on `data` (C-contiguous, aligned float arrays): returns its loss."""
-        tr = self.trainer
-        values = {p: tr._values[p] for p in self.dp.params}
-        loss, grads = self.dp.run(values, data, workers)
-        lr = {node: rates[0] for node, rates in tr._lr_values(tr.t + 1, 1).items()}
-        feed = {**tr._values, **lr, **dict(zip(self.grad_nodes, grads))}
-        if self.update is None:
-            self.update = self._make_update(feed)
-        if tr.backend == "python":
-            for (node, _), value in zip(tr._assign, self.update.run(feed)):
-                np.copyto(tr._values[node], value, casting="unsafe")
-        elif self.update.run(feed, tr._options_now()) is None:
+    def gradients(self, trainer, data, workers):
+        """(loss, gradients) of a step on `data` (C-contiguous, aligned float arrays):
+        it changes nothing, so a Ctrl-C in it leaves the trainer as it was."""
+        return self.dp.run({p: trainer._values[p] for p in self.dp.params}, data, workers)
+
+    def update(self, trainer, grads):
+        """The step's update for these gradients, written into the trainer's buffers."""
+        lr = {node: rates[0] for node, rates in trainer._lr_values(trainer.t + 1, 1).items()}
+        feed = {**trainer._values, **lr, **dict(zip(self.grad_nodes, grads))}
+        if self.program is None:
+            self.program = self._program(trainer, feed)
+        if trainer.backend == "python":
+            for (node, _), value in zip(trainer._assign, self.program.run(feed)):
+                np.copyto(trainer._values[node], value, casting="unsafe")
+        elif self.program.run(feed, trainer._options_now()) is None:
             raise RuntimeError("fastad internal error: an update's feeds don't fit its plan")
-        return loss
 
-    def _make_update(self, feed):
-        tr = self.trainer
-        nodes = [node for _, node in tr._assign]
-        if tr.backend == "python":
+    @staticmethod
+    def _program(trainer, feed):
+        nodes = [node for _, node in trainer._assign]
+        if trainer.backend == "python":
             return Executor(nodes, backend="python")
         sched = Schedule(find_topo_sort(nodes), nodes, set(feed))
         specs = sched.infer([(feed[n].shape, feed[n].dtype) for n in sched.feeds])
-        return vm.Plan(sched, specs, [], assign=tr._assign)
+        return vm.Plan(sched, specs, [], assign=trainer._assign)
+
 
 # -- which losses split by rows --------------------------------------------------------
 

@@ -235,8 +235,10 @@ class Trainer:
             self._release()
 
     def _run_step(self, data):
-        if self._workers:
-            return self._parallel.step(data, self._workers)
+        if self._workers:  # the batch split across threads (fastad.parallel)
+            loss, grads = self._parallel.gradients(self, data, self._workers)
+            self._parallel.update(self, grads)
+            return loss
         lr = {node: rates[0] for node, rates in self._lr_values(self.t + 1, 1).items()}
         feed = {**self._values, **lr, **data}
         if self.backend == "python":
