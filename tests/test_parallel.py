@@ -226,6 +226,9 @@ def test_bad_calls_are_refused_clearly():
         parallel.DataParallel(loss, [ad.Variable("z")])
     with pytest.raises(ValueError, match="reduction"):
         parallel.DataParallel(loss, list(params), reduction="max")
+    with pytest.raises(ValueError, match="the loss must be a single number"):
+        w = next(iter(params))
+        parallel.gradients(ad.reduce_mean_op(X * w, axis=0), {w: params[w]}, {X: data[X]})
     with pytest.raises(ValueError, match="input shapes"):  # a shape error names the node
         dp.gradients(params, {X: data[X][:, :3], y: data[y]}, workers=2)
 

@@ -21,6 +21,8 @@ for repeated calls; `Trainer.fit(..., workers=N)` trains so (`TrainerSteps`).
   thread the sums are added in another order, so results agree to rounding: about 1e-16
   times the sum of the terms' magnitudes.  workers=1 is one shard: the unsplit result.
 """
+import math
+
 import numpy as np
 
 from . import ops
@@ -129,8 +131,7 @@ class DataParallel:
                              "of the loss")
         arrays = {n: packed(as_feed(n, data[n])) for n in self.data_nodes}
         rows = {n.name: (v.shape[0] if v.ndim else None) for n, v in arrays.items()}
-        if not arrays or None in rows.values() or len(set(rows.values())) > 1 \
-                or not next(iter(rows.values())):
+        if None in rows.values() or len(set(rows.values())) > 1 or not next(iter(rows.values())):
             raise ValueError("data: every data array needs the samples along its first axis, "
                              f"the same number (at least 1) in all; rows per array: {rows}")
         return arrays
@@ -189,7 +190,11 @@ class _Program:
         nodes = [dp.loss, *dp.grads]
         first = Schedule(find_topo_sort(nodes), nodes, set(feeds))
         specs = first.infer([(feeds[n].shape, feeds[n].dtype) for n in first.feeds])
-        self.result_specs = [((), np.dtype(np.float64))] + [specs[g] for g in dp.grads]
+        shape = specs[dp.loss][0]
+        if math.prod(shape) != 1:
+            raise ValueError(f"fastad.parallel: the loss must be a single number; '{dp.loss}' "
+                             f"has shape {shape} for these data")
+        self.result_specs = [(shape, np.dtype(np.float64))] + [specs[g] for g in dp.grads]
         fed = {**{n: (feeds[n].shape, feeds[n].dtype) for n in first.feeds},
                **dict(zip(dp._results, self.result_specs))}
         sched = Schedule(find_topo_sort(nodes + dp._results), nodes + dp._results, set(fed))
