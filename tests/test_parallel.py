@@ -276,6 +276,8 @@ def test_fit_with_workers_refuses_what_it_cant_split():
         trainer.fit(data, workers=2)
     with pytest.raises(ValueError, match="workers must be"):
         trainer.fit(data, batch_size=10, workers=0)
+    with pytest.raises(ValueError, match="not both"):
+        trainer.fit(data, batch_size=10, workers=2, client=object())
     before = [v for _, v in trainer.params.items()]
     with pytest.raises(ValueError, match="can't be split by rows"):
         trainer.fit(data, batch_size=10, workers=2)
