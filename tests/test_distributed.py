@@ -70,8 +70,8 @@ def test_gradients_equal_single_process(client, backend, kind, reduction):
     data = {x: X, y: Y}
     if kind == "dask":  # uneven chunks, several per worker
         data = {x: da.from_array(X, chunks=(300, D)), y: da.from_array(Y, chunks=300)}
-    value, grads = ad.distributed.gradients(loss, params, data, client, reduction=reduction,
-                                            backend=backend)
+    # the loss's reduction is proved from the graph (fastad.rows), not told
+    value, grads = ad.distributed.gradients(loss, params, data, client, backend=backend)
     close(value, want[0])
     for got, ref in zip(grads, want[1:]):
         close(got, ref)
@@ -98,6 +98,26 @@ def test_full_batch_fit_equals_single_process(client):
     many.step({x: X, y: Y})  # the trainer goes on from the same parameters and state
     one.step({x: X, y: Y})
     close(many.params[w], one.params[w])
+
+
+def test_fit_of_a_summed_loss_equals_single_process(client):
+    """A sum over the rows is combined as a sum (the graph says so), not as a mean."""
+    loss, w, b, x, y = logreg("sum")
+    X, Y = problem()
+    start = {w: np.zeros(D), b: np.zeros(1)}
+    one, many = ad.Trainer(loss, start, ad.optim.SGD(1e-3)), ad.Trainer(loss, start, ad.optim.SGD(1e-3))
+    h1 = one.fit({x: X, y: Y}, epochs=3, batch_size=400)
+    h2 = many.fit({x: X, y: Y}, epochs=3, batch_size=400, client=client)
+    close(h2.losses, h1.losses)
+    for p in (w, b):
+        close(many.params[p], one.params[p])
+
+
+def test_a_loss_that_does_not_split_by_rows_is_refused(client):
+    w, x = ad.Variable("w"), ad.Variable("x")
+    loss = ad.reduce_max_op(ad.matmul_op(x, w))  # a max over the rows
+    with pytest.raises(ValueError, match="can't be split by rows: reduce_max node"):
+        ad.distributed.gradients(loss, {w: np.ones(D)}, {x: problem()[0]}, client)
 
 
 def test_shuffled_minibatch_fit_on_dask_arrays(client):

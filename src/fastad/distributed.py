@@ -13,10 +13,11 @@ update.  What goes where:
 - a step scatters the parameters (never put into the task graph), runs one task per
   worker's shard and a tree of additions, and gathers one (rows, loss, gradients) sum.
 
-Exactness: with reduction="mean" (a loss that is a mean over the rows it is fed, plus
-any terms that do not depend on the rows), each shard's result is weighted by its rows,
-so a step computes the whole batch's mean loss and gradients; with "sum", shards' results
-are added (row-independent terms are then counted once per shard).  Either way the
+Exactness: whether the loss is a mean over the rows it is fed (plus terms that do not
+depend on the rows) or a sum over them is proved from the graph (fastad.rows, as
+fastad.parallel does; a loss that is neither is refused, naming the node), or vouched
+for with reduction="mean"/"sum".  A mean's shard results are weighted by their rows, so
+a step computes the whole batch's mean loss and gradients; a sum's are added.  Either way the
 figures equal the single-process ones up to the order of the additions (relative error
 near 1e-15 in float64).  Losses that couple rows (batch statistics) are not split
 exactly.
@@ -38,8 +39,10 @@ import numpy as np
 
 from .executor import Executor
 from .graph import PlaceholderOp, find_topo_sort
+from .parallel import DataParallel
 from .reverse import gradients as gradient_nodes
-from .schedule import as_feed, real_dtype
+from .rows import MEAN
+from .schedule import as_feed, packed, real_dtype
 
 ATTEMPTS = 5  # runs of one step before a lost worker is an error
 
@@ -88,12 +91,6 @@ def shard_sums(program, params, blocks, selections):
         sums = values if sums is None else [s + v for s, v in zip(sums, values)]
         total += rows
     return total, sums
-
-
-def packed(a):
-    """On a worker: `a` C-contiguous and aligned (unpickled data may not be aligned, and
-    the kernel would then copy it at every step)."""
-    return np.require(a, requirements="CA")
 
 
 def packed_shard(arrays):
@@ -305,23 +302,24 @@ def _check_data(data, data_nodes, what):
     return out
 
 
-def _reduction(reduction):
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', not {reduction!r}")
-    return reduction == "mean"
+def _is_mean(loss, params, values, data, reduction):
+    """Whether `loss` is a mean over the rows of `data` (else a sum): `reduction`
+    vouches, or fastad.rows proves it from the graph for values of these shapes."""
+    split = DataParallel(loss, params, reduction=reduction)  # checks `reduction` too
+    return split.reduction_for(values, data) == MEAN
 
 
-def gradients(loss, params, data, client, reduction="mean", backend="native"):
+def gradients(loss, params, data, client, reduction=None, backend="native"):
     """The loss and its gradients w.r.t. `params` ({Variable: value}) over all rows of
     `data` ({placeholder: numpy or dask array, samples first}), computed shard by shard
-    on the workers of `client` (a dask.distributed.Client).  reduction "mean": `loss` is
-    a mean over the rows it is fed, and so are the results; "sum": a sum.  Returns
-    (loss as a float, [gradient arrays in the order of params])."""
-    mean = _reduction(reduction)
+    on the workers of `client` (a dask.distributed.Client).  The loss is a mean or a sum
+    over the rows as the graph says, or as `reduction` ("mean"/"sum") vouches (see the
+    module's doc).  Returns (loss as a float, [gradient arrays in the order of params])."""
     params = {p: as_feed(p, v) for p, v in dict(params).items()}
     graph = find_topo_sort([loss])
     data_nodes = [n for n in graph if isinstance(n.op, PlaceholderOp) and n not in params]
     data = _check_data(data, data_nodes, "gradients")
+    mean = _is_mean(loss, list(params), params, data, reduction)
     program = ShardProgram([loss, *gradient_nodes(loss, list(params))], params, data_nodes,
                            backend, mean)
     job = Job(client, program, data)
@@ -335,12 +333,11 @@ def gradients(loss, params, data, client, reduction="mean", backend="native"):
 
 
 def fit(trainer, data, client, history, epochs=1, batch_size=None, shuffle=False, seed=None,
-        drop_last=False, callbacks=(), progress=None, reduction="mean"):
+        drop_last=False, callbacks=(), progress=None, reduction=None):
     """`Trainer.fit(..., client=client)`: each step's batch is the one a single-process
     fit takes (rows in order, or shuffled from `seed`), split over the workers by where
     the rows live; the gradients are combined, and the trainer's optimizer update runs
     once on the client, on the trainer's own parameters and state."""
-    mean = _reduction(reduction)
     if batch_size is None or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError("fit(client=...): give batch_size, the samples a step (the number of "
                          f"samples for full-batch steps), not {batch_size!r}")
@@ -350,6 +347,7 @@ def fit(trainer, data, client, history, epochs=1, batch_size=None, shuffle=False
         raise ValueError("fit(client=...) shows no progress bar; use callbacks")
     arrays = _check_data(data, trainer.data_nodes, "fit")
     params = list(trainer.params)
+    mean = _is_mean(trainer.loss, params, trainer.params, arrays, reduction)
     grads = [trainer._grads[p] for p in params]
     program = ShardProgram([trainer.loss, *grads], params, trainer.data_nodes, trainer.backend,
                            mean)
