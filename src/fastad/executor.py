@@ -1,7 +1,8 @@
 """`Executor`: evaluates nodes for a feed_dict on the native VM or the reference VM."""
+from .cache import DEFAULT_LIMITS, Limits
 from .graph import find_topo_sort
 from .reference import PythonVM
-from .schedule import Schedules
+from .schedule import Schedules, feed_mapping
 from .vm import NativeVM
 
 BACKENDS = ("native", "python")
@@ -15,26 +16,41 @@ class Executor:
     `threads` (native only): how many threads a run may use, the caller's included;
     None follows `fastad.set_threads` (default 1).  Results are the same bits for every
     thread count.  `simplify` (native only): simplify the graph before lowering it
-    (fastad.simplify; the results stay the same bits).
+    (fastad.simplify; the results stay the same bits).  `max_plans`, `max_plan_bytes`:
+    the bounds of the cache of what is built per feed signature (native programs and
+    their arenas; the reference's shape checks), least recently used out first; None
+    follows `fastad.set_plan_cache` (default 64 plans, 256 MiB).  `cache_info()` counts
+    its entries, bytes and evictions.
     """
 
-    def __init__(self, eval_node_list, backend="native", threads=None, simplify=True):
+    def __init__(self, eval_node_list, backend="native", threads=None, simplify=True,
+                 max_plans=None, max_plan_bytes=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         self.eval_node_list = list(eval_node_list)
         self.backend = backend
+        limits = DEFAULT_LIMITS
+        if max_plans is not None or max_plan_bytes is not None:
+            limits = Limits(max_plans or DEFAULT_LIMITS.max_entries,
+                            max_plan_bytes or DEFAULT_LIMITS.max_bytes)
         self.topo_order = find_topo_sort(self.eval_node_list)
-        self.schedules = Schedules(self.eval_node_list, self.topo_order)
+        self.schedules = Schedules(self.eval_node_list, self.topo_order, limits)
         if backend == "native":
-            self._vm = NativeVM(self.schedules, threads, simplify)
+            self._vm = NativeVM(self.schedules, threads, simplify, limits)
         elif threads not in (None, 1):
             raise ValueError("threads: only the native backend runs on several threads")
         else:
-            self._vm = PythonVM(self.schedules)
+            self._vm = PythonVM(self.schedules, limits)
 
     def run(self, feed_dict):
         """The values of `eval_node_list`, as a list of new numpy arrays."""
-        return self._vm.run(feed_dict)
+        return self._vm.run(feed_mapping(feed_dict))
+
+    def cache_info(self):
+        """(entries, nbytes, evictions, max_entries, max_bytes) of the per-signature
+        cache: native plans, or the python backend's shape checks."""
+        vm = self._vm
+        return (vm.plans if self.backend == "native" else vm.checked).info()
 
     def profile(self, feed_dict, runs=100, show=True):
         """Where a native run's time goes: `runs` runs for these feeds, timed per
@@ -43,7 +59,7 @@ class Executor:
         False, and returns it as a `fastad.profile.Profile`."""
         if self.backend != "native":
             raise ValueError("only the native backend runs a program to profile")
-        result = self._vm.profile(feed_dict, runs)
+        result = self._vm.profile(feed_mapping(feed_dict), runs)
         if show:
             print(result)
         return result

@@ -17,6 +17,7 @@ from .simplify import Simplified, simplify
 DTYPE_CODE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 LARGE_OUTPUT = 1 << 16  # bytes; larger outputs are written straight into a fresh array
 HOISTED = 1 << 16       # bytes; smaller constants are written once per arena, not per run
+BLAS_MAX = (1 << 31) - 1  # BLAS takes 32-bit sizes: a matmul past them is a Python step
 
 
 class Value:
@@ -254,6 +255,16 @@ class Lowering:
         self.emit(node, name, dtype, out, value, **self.loop(value.shape, sa=dense, so=dense))
         return out
 
+    def steering(self, node, value, dtype):
+        """`value`, which only steers (by its sign, or being 0 or not), in `dtype`: cast,
+        except float64 to float32, which may round a tiny value to 0: its SIGN (exact,
+        and keeping nan) is cast instead."""
+        if value.dtype == dtype or dtype == np.float64:
+            return self.cast(node, value, dtype)
+        sign = self.temp(value.shape, value.dtype)
+        self.unary_into(node, "SIGN", sign, value)
+        return self.cast(node, sign, dtype)
+
     def lower(self, node):
         native = node.op.native
         rule = KIND_RULES.get(self.kind_of_name.get(native)) or RULES.get(native)
@@ -282,7 +293,10 @@ class Lowering:
                            sb=broadcast_strides(ins[1].shape, shape), so=contiguous_strides(shape))
         if fields is None:
             return False
-        a, b = (self.cast(node, v, dtype) for v in ins)
+        if node.op.native == "RELU_GRAD":  # x only steers: x > 0
+            a, b = self.steering(node, ins[0], dtype), self.cast(node, ins[1], dtype)
+        else:
+            a, b = (self.cast(node, v, dtype) for v in ins)
         out = self.new_value(node)
         self.emit(node, node.op.native, dtype, out, a, b,
                   inplace=[v for v in (a, b) if v.shape == shape], **fields)
@@ -523,7 +537,8 @@ class Lowering:
     def where(self, node, ins):
         """SELECT: a where the condition is not 0, else b, all three broadcast."""
         shape, dtype = self.specs[node]
-        cond, a, b = (self.cast(node, v, dtype) for v in ins)
+        cond = self.steering(node, ins[0], dtype)
+        a, b = (self.cast(node, v, dtype) for v in ins[1:])
         fields = self.loop(shape, sa=broadcast_strides(a.shape, shape),
                            sb=broadcast_strides(b.shape, shape),
                            sx=broadcast_strides(cond.shape, shape), so=contiguous_strides(shape))
@@ -604,15 +619,22 @@ class Lowering:
         self.alias(node, ins[0])
 
     def matmul(self, node, ins):
-        """One MATMUL: a gemm (or gemv) per matrix of the broadcast batch axes."""
+        """One MATMUL: a gemm (gemv, dot) per matrix of the broadcast batch axes; a FILL
+        of zeros when a dimension is 0 (numpy's result, whatever the other sizes)."""
         shape, dtype = self.specs[node]
-        a, b = (self.cast(node, v, dtype) for v in ins)
-        ta = node.attrs["trans_A"] and len(a.shape) >= 2
-        tb = node.attrs["trans_B"] and len(b.shape) >= 2
-        sa, sb = a.shape, b.shape
+        ta = node.attrs["trans_A"] and len(ins[0].shape) >= 2
+        tb = node.attrs["trans_B"] and len(ins[1].shape) >= 2
+        sa, sb = ins[0].shape, ins[1].shape
         m = 1 if len(sa) == 1 else sa[-1 if ta else -2]
         k = sa[-1] if len(sa) == 1 else sa[-2 if ta else -1]
         n = 1 if len(sb) == 1 else sb[-2 if tb else -1]
+        if 0 in (m, n, k) or 0 in shape:
+            out = self.new_value(node)
+            self.emit(node, "FILL", dtype, out, n=math.prod(shape), c=0.0)
+            return
+        if max(m, n, k) > BLAS_MAX:
+            return False
+        a, b = (self.cast(node, v, dtype) for v in ins)
         batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         fields = self.loop(batch, sa=[s * m * k for s in broadcast_strides(sa[:-2], batch)],
                            sb=[s * k * n for s in broadcast_strides(sb[:-2], batch)],
@@ -687,7 +709,7 @@ RULES = {
     "pool": Lowering.pool,
 }
 # opcodes the rules emit themselves (besides those op rows name)
-RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "DIV_BYCONST", "MATMUL",
+RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "SIGN", "DIV_BYCONST", "MATMUL",
                 "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL", "CLIP", "SELECT",
                 "REDUCE_MAX", "REDUCE_MIN", "GATHER", "SCATTER_ADD", "SUB", "EQUAL", "EXP",
                 "LN", "ADD", "MAXIMUM", "ABS", "LOG1P", "CONV2D", "CONV2D_GRAD_INPUT",
