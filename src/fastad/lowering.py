@@ -30,17 +30,19 @@ class Value:
 
 class Instr:
     """One VM instruction before it becomes a `fa_instr`."""
+    __slots__ = ("node", "opcode", "dtype", "out", "a", "b", "x", "reads", "inplace", "fields")
 
-    def __init__(self, node, opcode, dtype, out, a=None, b=None, inplace=(), x=None, **fields):
+    def __init__(self, node, opcode, dtype, out, a, b, inplace, x, fields):
         self.node, self.opcode, self.dtype = node, opcode, dtype
         self.out, self.a, self.b, self.x = out, a, b, x
-        self.reads = [s for s in (a, b, x) if s is not None]
-        self.inplace = list(inplace)
+        self.reads = list(filter(None, (a, b, x)))  # the storages of those that are not None
+        self.inplace = inplace
         self.fields = fields  # ndim/shape/sa/sb/sx/so, oa/ob/ox/oo, n, m, k, trans_*, c, c2
 
 
 class PythonStep:
     """A node computed by its op's numpy `compute` (ops the VM doesn't know)."""
+    __slots__ = ("node", "inputs", "value", "out", "reads", "inplace")
 
     def __init__(self, node, inputs, out):
         self.node, self.inputs, self.value = node, inputs, out
@@ -102,11 +104,12 @@ class Lowering:
         self.simple = (simplify(schedule.steps, specs, needed, evaluate) if evaluate
                        else Simplified(schedule.steps, {}, {}))
         outputs = {self.simple.resolve(n) for n in eval_nodes}
+        const, lower = self.simple.const, self.lower
         for node in self.simple.steps:
-            if node in self.simple.const:
-                self.constant(node, self.simple.const[node], node in outputs)
+            if node in const:
+                self.constant(node, const[node], node in outputs)
             else:
-                self.lower(node)
+                lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
         self.assign(assign)
         self.arena_bytes = plan_memory(self.storages, self.steps, self.form_groups())
@@ -204,7 +207,7 @@ class Lowering:
 
         for i, step in enumerate(self.steps):
             key = self.group_key(step)
-            if key is None or (run and key != run[0][2]):
+            if run and (key is None or key != run[0][2]):
                 close()
             if key is not None:
                 run.append((i, step, key))
@@ -213,10 +216,10 @@ class Lowering:
 
     def group_key(self, step):
         """(bytes of a whole operand, dtype) when `step` may join a group, else None."""
-        if not isinstance(step, Instr):
+        if type(step) is not Instr:
             return None
         kind, f = self.kind_of[step.opcode], step.fields
-        if kind in ("UNARY", "CONST"):
+        if kind == "UNARY" or kind == "CONST":
             n = f["n"]
         elif (kind == "BINARY" and f["ndim"] == 1 and f["so"] == [1]
               and f["sa"][0] in (0, 1) and f["sb"][0] in (0, 1)):
@@ -231,7 +234,8 @@ class Lowering:
     def emit(self, node, opname, dtype, out, a=None, b=None, inplace=(), x=None, **fields):
         self.steps.append(Instr(node, self.opcodes[opname], DTYPE_CODE[dtype], out.storage,
                                 a and a.storage, b and b.storage,
-                                [v.storage for v in inplace], x and x.storage, **fields))
+                                [v.storage for v in inplace] if inplace else (),
+                                x and x.storage, fields))
 
     def loop(self, shape, **strides):
         """Loop fields (ndim, shape, sa/sb/so) for a strided instruction, or None when
@@ -268,7 +272,8 @@ class Lowering:
     def lower(self, node):
         native = node.op.native
         rule = KIND_RULES.get(self.kind_of_name.get(native)) or RULES.get(native)
-        ins = [self.values[self.simple.resolve(i)] for i in node.inputs]
+        values, same = self.values, self.simple.same
+        ins = [values[self.simple.resolve(i) if i in same else i] for i in node.inputs]
         if rule is None or rule(self, node, ins) is False:
             self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
@@ -278,10 +283,14 @@ class Lowering:
         """UNARY and CONST opcodes (the constant is the node's): one instruction over the
         contiguous elements."""
         opcode = opcode or node.op.native
-        const = {"c": node.const_attr} if self.kind_of_name[opcode] == "CONST" else {}
         out = self.new_value(node)
-        self.emit(node, opcode, out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape),
-                  **const)
+        fields = {"n": math.prod(out.shape)}
+        if self.kind_of_name[opcode] == "CONST":
+            fields["c"] = node.const_attr
+        # emit's work, written out: the commonest instruction of long chains
+        a = ins[0].storage
+        self.steps.append(Instr(node, self.opcodes[opcode], DTYPE_CODE[out.dtype], out.storage,
+                                a, None, [a], None, fields))
 
     def pow_byconst(self, node, ins):
         """`x ** c`: a square root for 0.5 (as in ops.power), else POW_BYCONST."""

@@ -42,12 +42,13 @@ class Schedule:
         """(shape, dtype) of every node for feeds of these (shape, dtype); raises a
         ValueError naming the op, the node and the shapes when they don't fit, or when
         a shape is no array's (a negative dimension, a size that overflows)."""
-        specs = dict(zip(self.feeds, feed_specs))
+        specs, foreign = dict(zip(self.feeds, feed_specs)), self.foreign
         for node in self.steps:
-            shapes = [specs[i][0] for i in node.inputs]
-            shape, dtype = node.op.infer(node, shapes, [specs[i][1] for i in node.inputs])
+            ins = [specs[i] for i in node.inputs]
+            shapes = [s for s, _ in ins]
+            shape, dtype = node.op.infer(node, shapes, [d for _, d in ins])
             dtype = np.dtype(dtype)
-            if node in self.foreign:
+            if node in foreign:
                 dtype = real_dtype(node, dtype)
             specs[node] = (checked_shape(node, shape, dtype, shapes), dtype)
         return specs
@@ -56,21 +57,23 @@ class Schedule:
 def checked_shape(node, shape, dtype, input_shapes):
     """`shape` (from `node.op.infer`) as a tuple of ints, or a ValueError naming the
     node when it is no array's shape."""
-    def fail(why):
-        shown = " and ".join(str(tuple(s)) for s in input_shapes)
-        return ValueError(f"{node.op.name} node '{node.name}': {why} (input shapes {shown})")
-
     try:
-        dims = tuple(operator.index(n) for n in shape)
+        dims = tuple(map(operator.index, shape))
     except TypeError:
-        raise fail(f"shape {shape!r} is not a tuple of integers") from None
-    if any(n < 0 for n in dims):
-        raise fail(f"shape {dims} has a negative dimension")
+        raise shape_error(node, f"shape {shape!r} is not a tuple of integers",
+                          input_shapes) from None
+    if dims and min(dims) < 0:
+        raise shape_error(node, f"shape {dims} has a negative dimension", input_shapes)
     size = math.prod(dims)
-    if size * dtype.itemsize > MAX_BYTES or any(n > MAX_BYTES for n in dims):
-        raise fail(f"shape {dims} is too large: {size} elements of {dtype}, whose size in "
-                   "bytes overflows")
+    if size * dtype.itemsize > MAX_BYTES or (dims and max(dims) > MAX_BYTES):
+        raise shape_error(node, f"shape {dims} is too large: {size} elements of {dtype}, "
+                          "whose size in bytes overflows", input_shapes)
     return dims
+
+
+def shape_error(node, why, input_shapes):
+    shown = " and ".join(str(tuple(s)) for s in input_shapes)
+    return ValueError(f"{node.op.name} node '{node.name}': {why} (input shapes {shown})")
 
 
 def check_result(node, result, shape, input_shapes):

@@ -10,7 +10,9 @@ run takes a workspace of its own from the plan's pool (list pop/append are atomi
 creating one when all are busy.
 """
 import _signal  # signal.getsignal without its enum conversion (a hot path)
+import contextlib
 import ctypes
+import gc
 import math
 import os
 import signal
@@ -23,7 +25,7 @@ import scipy_openblas32
 
 from .cache import DEFAULT_LIMITS, LRUCache
 from .lowering import Instr, Lowering
-from .memplan import ALIGN
+from .memplan import ALIGN, ARENA_KINDS
 from .profile import profile
 from .schedule import Schedule, as_feed, check_result
 
@@ -149,6 +151,10 @@ class Plan:
     """One lowered, validated program and what a run needs to bind and unpack it."""
 
     def __init__(self, sched, specs, eval_nodes, simplified=True, assign=()):
+        with gc_paused():
+            self.build(sched, specs, eval_nodes, simplified, assign)
+
+    def build(self, sched, specs, eval_nodes, simplified, assign):
         low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
                        lib.fa_block, evaluate_one if simplified else None, assign)
         self.rewrites = low.simple  # what simplification did
@@ -158,7 +164,7 @@ class Plan:
         self.fed = frozenset(sched.feeds)
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
-        self.arena_storages = [s for s in low.storages if s.in_arena]
+        self.arena_storages = [s for s in low.storages if s.kind in ARENA_KINDS]
         self.constants = low.constants
         self.instrs = [s for s in low.steps if isinstance(s, Instr)]
         self.prog = self.assemble(self.instrs, self.slot_bytes)
@@ -304,6 +310,20 @@ class Plan:
             out.append(copied[k] if kind == "copy" else fresh[k] if kind == "fresh"
                        else out[k].copy())
         return out
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Lowering makes a few small objects per node, which live as long as the plan: the
+    cyclic GC's passes over them and the graph (it starts one every 700 objects) would
+    cost about as much as lowering a long chain itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def evaluate_one(node, vals):
