@@ -75,8 +75,16 @@ def test_a_pickled_executor_holds_no_program():
     executor = ad.Executor([ad.exp_op(x) * 2])
     executor.run({x: np.ones(100_000)})
     # the state is the graph and the options: no plan, pointer or arena crosses
-    assert set(executor.__getstate__()) == {"format", "nodes", "backend", "threads", "simplify"}
+    assert set(executor.__getstate__()) == {"format", "nodes", "backend", "threads", "simplify",
+                                            "max_plans", "max_plan_bytes"}
     assert len(pickle.dumps(executor)) < 2000
+
+
+def test_a_pickled_executor_keeps_its_cache_bounds(backend):
+    x = ad.Variable("x")
+    executor = ad.Executor([x * 2], backend=backend, max_plans=3, max_plan_bytes=1 << 20)
+    copied = pickle.loads(pickle.dumps(executor))
+    assert copied.cache_info()[3:] == (3, 1 << 20)
 
 
 @pytest.mark.parametrize("cls, what", [(ad.Executor, "Executor"), (ad.Trainer, "Trainer"),

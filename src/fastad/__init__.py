@@ -32,4 +32,13 @@ def set_threads(n):
     DEFAULT_OPTIONS.set_threads(n)
 
 
+def set_plan_cache(max_plans=None, max_bytes=None):
+    """Bounds of each executor's cache of plans (one per feed signature: shapes and
+    dtypes), for executors made without max_plans/max_plan_bytes: at most `max_plans`
+    plans and `max_bytes` bytes of them (arenas, programs), least recently used out
+    first; None leaves a bound as it is.  Defaults: 64 plans, 256 MiB."""
+    from .cache import DEFAULT_LIMITS
+    DEFAULT_LIMITS.set(max_plans, max_bytes)
+
+
 __version__ = "0.1.0"

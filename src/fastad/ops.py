@@ -32,7 +32,15 @@ def broadcast(op, node, shapes):
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise shape_error(op, node, shapes, "shapes do not broadcast") from None
+        pass
+    ndim = max(map(len, shapes))
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    dims = [{n for n in column if n != 1} for column in zip(*padded)]
+    if any(len(d) > 1 for d in dims):
+        raise shape_error(op, node, shapes, "shapes do not broadcast")
+    shape = tuple(d.pop() if d else 1 for d in dims)  # they do: numpy refused the size
+    raise shape_error(op, node, shapes, f"the broadcast shape {shape} has {math.prod(shape)} "
+                      "elements: its size overflows")
 
 
 def reduce_axes(op, node, shape, axis):
@@ -1327,7 +1335,7 @@ class PoolOp(Op):
         rest = list(args[len(inputs):])
         kernel = rest.pop(0) if rest and kernel is None else kernel
         stride = rest.pop(0) if rest and stride is None else stride
-        if kernel is None or rest:
+        if kernel is None or rest or len(inputs) != (1 if self.role in ("max", "avg") else 2):
             raise TypeError(f"{self.name}: takes the input node(s), a kernel and a stride")
         stride = kernel if stride is None else stride
         node = Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})",
@@ -1414,6 +1422,10 @@ class LastAxisOp(Op):
         self.native, self.reduces = native, reduces
 
     def __call__(self, *inputs):
+        arity = (len(self.jvp_terms),) if self.jvp_terms else (1, 2)  # a tangent rule each
+        if len(inputs) not in arity:
+            raise TypeError(f"{self.name}_op takes {' or '.join(map(str, arity))} input "
+                            f"node(s), not {len(inputs)}")
         return Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})")
 
     def compute(self, node, vals):

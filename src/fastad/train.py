@@ -7,9 +7,13 @@ buffers the Trainer owns.  `step` runs it once; `fit` runs whole epochs in the k
 released, and comes back to Python only between chunks of steps: for the progress bar,
 Ctrl-C and callbacks.
 """
+import _signal  # signal.signal without its enum conversion (once per step)
+import contextlib
 import math
+import signal
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -227,31 +231,42 @@ class Trainer:
         """One step (loss, gradients, update) on these data; returns the loss."""
         self._acquire()
         try:
-            data = self._data(feed_dict, "step")
-            loss = self._run_step(data)
-            self.t += 1
-            return loss
+            losses = []
+            self._run_step(self._data(feed_dict, "step"), losses)
+            return losses[0]
         finally:
             self._release()
 
-    def _run_step(self, data):
+    def _run_step(self, data, losses):
+        """One step on these data; appends its loss to `losses`.  The new parameters and
+        optimizer state, self.t and the loss are all written or none: a Ctrl-C while
+        they are is held back until they are (the native program ends by writing them,
+        so it runs whole)."""
         if self._workers:  # the batch split across threads (fastad.parallel)
             loss, grads = self._parallel.gradients(self, data, self._workers)
-            self._parallel.update(self, grads)
-            return loss
+            with _holding_ctrl_c():
+                self._parallel.update(self, grads)
+                self.t += 1
+                losses.append(loss)
+            return
         lr = {node: rates[0] for node, rates in self._lr_values(self.t + 1, 1).items()}
         feed = {**self._values, **lr, **data}
         if self.backend == "python":
-            loss, *new = self._executor.run(feed)
-            for (node, _), value in zip(self._assign, new):
-                np.copyto(self._values[node], value, casting="unsafe")
-            return float(loss.reshape(-1)[0])
+            loss, *new = self._executor.run(feed)  # a Ctrl-C here changes nothing
+            with _holding_ctrl_c():
+                for (node, _), value in zip(self._assign, new):
+                    np.copyto(self._values[node], value, casting="unsafe")
+                self.t += 1
+                losses.append(float(loss.reshape(-1)[0]))
+            return
         plan = self._plan(data)
-        out = plan.run(feed, vm.DEFAULT_OPTIONS if self._threads is None else self._options)
-        if out is None:  # a feed's layout differs from the plan's: run converted copies
-            out = plan.run({**feed, **{n: packed(v) for n, v in data.items()}},
-                           self._options_now())
-        return float(out[0].reshape(-1)[0])
+        with _holding_ctrl_c():
+            out = plan.run(feed, self._options_now())
+            if out is None:  # a feed's layout differs from the plan's: run converted copies
+                out = plan.run({**feed, **{n: packed(v) for n, v in data.items()}},
+                               self._options_now())
+            self.t += 1
+            losses.append(float(out[0].reshape(-1)[0]))
 
     def _options_now(self):
         return vm.DEFAULT_OPTIONS if self._threads is None else self._options
@@ -411,9 +426,13 @@ class Trainer:
                 losses.append(loop.run(arrays, batch, order, full, bar))
             if partial and not self.history.interrupted:
                 rows = (order[-partial:] if order is not None else np.arange(n - partial, n))
-                losses.append(np.array([self._run_step({k: v[rows] for k, v in arrays.items()})]))
-                self.t += 1
-                bar.update(1)
+                last = []
+                try:
+                    self._run_step({k: v[rows] for k, v in arrays.items()}, last)
+                    bar.update(1)
+                except KeyboardInterrupt:  # as the loops: stop here, keep what was done
+                    self.history.interrupted = True
+                losses.append(np.array(last))
         finally:
             bar.close()
         return np.concatenate(losses) if losses else np.zeros(0)
@@ -427,13 +446,37 @@ class PythonLoop:
         self.trainer = trainer
 
     def run(self, arrays, batch, order, steps, bar, epoch_steps=0):
-        trainer, out = self.trainer, np.empty(steps)
-        for k in range(steps):
-            rows = _rows(k, batch, order)
-            out[k] = trainer._run_step({name: v[rows] for name, v in arrays.items()})
-            trainer.t += 1
-            bar.update(1)
-        return out
+        """The losses of `steps` steps; Ctrl-C stops it at a step boundary
+        (history.interrupted), as in the kernel's loop."""
+        trainer, losses = self.trainer, []
+        try:
+            for k in range(steps):
+                rows = _rows(k, batch, order)
+                trainer._run_step({name: v[rows] for name, v in arrays.items()}, losses)
+                bar.update(1)
+        except KeyboardInterrupt:
+            trainer.history.interrupted = True
+        return np.array(losses, dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _holding_ctrl_c():
+    """The block runs with Ctrl-C held back: a SIGINT meanwhile is delivered, to the
+    handler there was, when it ends.  Only the main thread gets SIGINT; elsewhere, or
+    when the handler is not Python's, this does nothing."""
+    held = []
+    previous = (_signal.getsignal(signal.SIGINT)
+                if threading.current_thread() is threading.main_thread() else None)
+    if previous is None:
+        yield
+        return
+    _signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        _signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _rows(k, batch, order):
@@ -490,7 +533,7 @@ class NativeLoop:
 
     def __init__(self, trainer, plan, batch, shuffled, first):
         lib, ffi = vm.lib, vm.ffi
-        self.trainer, self.plan = trainer, plan
+        self.trainer, self.plan = weakref.proxy(trainer), plan  # the trainer keeps this loop
         self.batch, self.shuffled = batch, shuffled
         self.ws = vm.Workspace(plan)  # this loop's own, for good
         lr_tables = trainer._lr_values(trainer.t + 1, 1)
