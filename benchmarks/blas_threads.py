@@ -5,10 +5,11 @@ a 512 x 512 float64 matmul through fastad and through numpy, alternating the two
 training loop mixing both would, for fastad at 1 thread and at as many threads as cores
 (numpy keeps its default).  Prints GFLOP/s medians.
 
-    python benchmarks/blas_threads.py
+    python benchmarks/blas_threads.py [--quick]
 """
 import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 import fastad as ad
 
 N, REPEATS = 512, 30
+if sys.argv[1:2] == ["--quick"]:  # a smoke test
+    N, REPEATS = 64, 2
 
 
 def gflops(seconds):

@@ -1,7 +1,7 @@
 """The native executor's per-run Python overhead: a run of `x * 2` (one feed, one
 output, one instruction) against its C call alone, minima of repeated timings.
 
-    python benchmarks/overhead.py
+    python benchmarks/overhead.py [--quick]
 
 Timings drift on a shared machine; instruction counts don't.  `--runs N` only makes N
 runs, for counting them with callgrind (main thread, N runs minus 0 runs, divided by N):
@@ -14,7 +14,7 @@ import timeit
 import numpy as np
 
 import fastad as ad
-from fastad.vm import lib
+from fastad.vm import DEFAULT_OPTIONS, lib
 
 
 def main():
@@ -29,11 +29,14 @@ def main():
     plan = ex._vm.last
     slots = plan.pool[0].slots
 
-    def best(fn, number=200_000):
+    number = 2_000 if sys.argv[1:2] == ["--quick"] else 200_000
+
+    def best(fn):
         return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6
 
     run = best(lambda: ex.run(feed))
-    c_call = best(lambda: lib.fa_run(plan.prog, 0, len(plan.instrs), slots))
+    opts = DEFAULT_OPTIONS.plain
+    c_call = best(lambda: lib.fa_run(plan.prog, 0, len(plan.instrs), slots, opts))
     print(f"run {run:.2f} µs, its C call alone {c_call:.2f} µs, "
           f"Python beyond the call {run - c_call:.2f} µs")
 

@@ -1,10 +1,12 @@
-"""Data-parallel training steps: how much faster `Trainer.fit(..., workers=2)` is than one
-thread, on full-batch logistic regression of 200,000 x 100 (float64, plain gradient
-descent), and what the threaded mode costs per step on a tiny problem.
+"""Data-parallel training steps: how much faster `Trainer.fit(..., workers=2)` and a fit
+on a 2-worker Dask LocalCluster (`client=`, when Dask is installed) are than one thread,
+on full-batch logistic regression of 200,000 x 100 (float64, plain gradient descent),
+and what each mode costs per step on a tiny problem.
 
 Each mode is a function `make(problem, stack)` returning `run(steps)`, which trains the
-problem's parameters for that many full-batch steps; `stack` (a contextlib.ExitStack)
-takes whatever must be closed afterwards.  Before timing, every mode trains STEPS steps
+problem's parameters for that many full-batch steps and returns them (or a `Timed`,
+when the steps' time must leave out setup, as the cluster's scattering of the data);
+`stack` (a contextlib.ExitStack) takes whatever must be closed afterwards.  Before timing, every mode trains STEPS steps
 from the same start and must end within 1e-12 (relative to the largest entry) of the
 one-thread parameters; and workers=2's gradients must equal one thread's to 1e-12.
 Then the modes take turns, in an order rotating every repeat, each timed over a few
@@ -13,7 +15,7 @@ thread, beside the CPU time the step took on the calling thread and on all the o
 (for modes in other processes, those clocks don't see their work).  Add a mode by
 appending (name, make) to MODES.
 
-    python benchmarks/parallel.py [--repeats 15] [--rows 200000] [--cols 100]
+    python benchmarks/parallel.py [--repeats 15] [--rows 200000] [--cols 100] [--no-cluster]
 """
 import argparse
 import contextlib
@@ -21,6 +23,7 @@ import gc
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +50,14 @@ def logreg(rows, cols, seed=0):
     return Problem(loss, {w: np.zeros(cols), b: np.zeros(1)}, {X: x_in, y: y_in})
 
 
+@dataclass
+class Timed:
+    """What a mode's run returns when it times its steps itself: the parameters, and the
+    wall seconds per step of the steps alone."""
+    params: list
+    per_step: float
+
+
 def trainer_mode(workers):
     def make(problem, stack):
         trainer = ad.Trainer(problem.loss, problem.params, ad.optim.SGD(1.0))
@@ -58,6 +69,28 @@ def trainer_mode(workers):
             return [v for _, v in trainer.params.items()]
         return run
     return make
+
+
+def cluster_mode(problem, stack):
+    """Trainer.fit(client=) on a LocalCluster of 2 processes x 1 thread, started once; a
+    fit scatters the data first, so its steps are timed from the first epoch's end (the
+    first step is not timed)."""
+    from distributed import Client, LocalCluster
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dask's notes about ports and the dashboard
+        cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1,
+                                                   processes=True, dashboard_address=None))
+    client = stack.enter_context(Client(cluster))
+    trainer = ad.Trainer(problem.loss, problem.params, ad.optim.SGD(1.0))
+    rows = len(next(iter(problem.data.values())))
+
+    def run(steps):
+        ends = []
+        trainer.fit(problem.data, epochs=steps, batch_size=rows, client=client,
+                    callbacks=[lambda epoch, history: ends.append(time.perf_counter())])
+        return Timed([v for _, v in trainer.params.items()],
+                     (ends[-1] - ends[0]) / (steps - 1))
+    return run
 
 
 # (name, make); the first is the reference the others are compared with
@@ -77,6 +110,10 @@ def check(problem):
     return agree([np.array(two[0]), *two[1]], [np.array(one[0]), *one[1]])
 
 
+def params_of(out):
+    return out.params if isinstance(out, Timed) else out
+
+
 def clocks():
     """(wall, CPU of the whole process, CPU of this thread) in seconds."""
     return time.perf_counter(), time.process_time(), time.thread_time()
@@ -86,7 +123,7 @@ def measure(problem, repeats, stack):
     """{mode: (median wall, CPU of all threads, CPU of the calling thread) per step}, and
     the modes that trained to other parameters than the first."""
     runs = {name: make(problem, stack) for name, make in MODES}
-    finals = {name: run(STEPS) for name, run in runs.items()}  # warm-up and the check
+    finals = {name: params_of(run(STEPS)) for name, run in runs.items()}  # warm-up, check
     reference = finals[MODES[0][0]]
     bad = [name for name, final in finals.items() if not agree(final, reference)]
     samples = {name: [] for name in runs}
@@ -96,8 +133,11 @@ def measure(problem, repeats, stack):
         for r in range(repeats):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 start = clocks()
-                runs[name](STEPS)
-                samples[name].append([(b - a) / STEPS for a, b in zip(start, clocks())])
+                out = runs[name](STEPS)
+                times = [(b - a) / STEPS for a, b in zip(start, clocks())]
+                if isinstance(out, Timed):
+                    times[0] = out.per_step
+                samples[name].append(times)
     finally:
         gc.enable()
     return {name: tuple(statistics.median(col) for col in zip(*s))
@@ -124,7 +164,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--cols", type=int, default=100)
+    parser.add_argument("--no-cluster", action="store_true", help="leave out the Dask mode")
     args = parser.parse_args()
+    try:
+        import distributed  # noqa: F401
+        if not args.no_cluster:
+            MODES.append(("Dask, 2 workers", cluster_mode))
+    except ImportError:
+        print('(no Dask mode: pip install "fastad[distributed]")')
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} cores, load average {load:.2f}; fastad BLAS at 1 thread; "
           f"medians of {args.repeats} interleaved repeats of {STEPS} steps")

@@ -290,7 +290,8 @@ def test_fit_with_workers_refuses_what_it_cant_split():
 def test_the_benchmark_runs_and_its_modes_agree():
     script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "parallel.py")
     out = subprocess.run([sys.executable, script, "--rows", "3000", "--cols", "5",
-                          "--repeats", "1"], capture_output=True, text=True, timeout=120)
+                          "--repeats", "1", "--no-cluster"],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "workers=2" in out.stdout and "overhead of workers=2" in out.stdout
 

@@ -169,6 +169,21 @@ def test_set_plan_cache_bounds_executors_made_without_their_own():
         ad.set_plan_cache(max_plans=0)
 
 
+def test_a_trainer_fed_ever_new_batch_shapes_keeps_its_plans_bounded():
+    x, t, w = ad.Variable("x"), ad.Variable("t"), ad.Variable("w")
+    loss = ad.reduce_mean_op((ad.matmul_op(x, w) - t) ** 2)
+    before = ad.Executor([loss]).cache_info()
+    try:
+        ad.set_plan_cache(max_plans=3)
+        trainer = ad.Trainer(loss, {w: np.zeros(4)}, ad.optim.SGD(0.01))
+        for batch in range(1, 12):  # a step and a fit (the kernel's loop) per shape
+            trainer.step({x: np.ones((batch, 4)), t: np.ones(batch)})
+            trainer.fit({x: np.ones((batch, 4)), t: np.ones(batch)}, batch_size=batch)
+        assert len(trainer._plans) <= 3 and len(trainer._loops) <= 3
+    finally:
+        ad.set_plan_cache(before.max_entries, before.max_bytes)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_5000_batch_sizes_keep_memory_bounded(backend):
     x, w, y = tanh_layer()

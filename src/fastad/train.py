@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import optim, parallel, vm
+from .cache import DEFAULT_LIMITS, LRUCache
 from .executor import PICKLE_FORMAT, Executor, unpickled
 from .graph import PlaceholderOp, Variable, find_topo_sort
 from .reverse import gradients
@@ -126,8 +127,11 @@ class Trainer:
         self._owner = None  # the thread holding the lock
         self._executor = Executor([self.loss, *(v for _, v in self._assign)], backend="python",
                                   threads=self._threads) if self.backend == "python" else None
-        self._plans = {}  # data signature -> native plan
-        self._loops = {}  # (plan, per sample, gathered) -> NativeLoop
+        # bounded as an Executor's plans are (fastad.set_plan_cache): data of ever new
+        # shapes keep memory bounded
+        self._plans = LRUCache(DEFAULT_LIMITS, vm.Plan.held_bytes)  # data signature -> plan
+        self._loops = LRUCache(DEFAULT_LIMITS, lambda loop: loop.plan.arena_bytes)
+        # ^ (plan, per sample, gathered) -> NativeLoop (its own workspace)
         self._parallel = None  # fastad.parallel's steps, once fit has used workers
         self._workers = None   # while a fit splits its steps across workers: how many
 
@@ -291,7 +295,7 @@ class Trainer:
                 raise ValueError(f"the loss must be a single number; '{self.loss}' has shape "
                                  f"{specs[self.loss][0]} for these data")
             plan = vm.Plan(sched, specs, [self.loss], assign=self._assign)
-            self._plans[signature] = plan
+            self._plans.put(signature, plan)
         return plan
 
     # -- whole epochs ----------------------------------------------------------------
@@ -411,7 +415,8 @@ class Trainer:
         key = (plan, batch is None, shuffled and batch is not None)
         loop = self._loops.get(key)
         if loop is None:
-            loop = self._loops[key] = NativeLoop(self, plan, batch, shuffled, first)
+            loop = NativeLoop(self, plan, batch, shuffled, first)
+            self._loops.put(key, loop)
         loop.use(arrays)
         return loop
 
