@@ -350,7 +350,9 @@ static void SFX(matmul_stack)(const fa_instr *ins, const T *a, const T *b, T *o)
 }
 
 /* ---- convolution: im2col and gemm.  cols(C*KH*KW, N*OH*OW): row (c, i, j), column
- * (n, oh, ow) holds x[n, c, oh*s + i - p, ow*s + j - p] (0 outside) ---- */
+ * (n, oh, ow) holds x[n, c, oh*s + i - p, ow*s + j - p] (0 outside).  Row (c, i, j)
+ * is a block of Q = OH*OW entries per image: the part of the (n, c) plane that kernel
+ * offset (i, j) sees, with zeros where it falls in the padding. ---- */
 typedef struct {
     int64_t n, c, h, w, o, kh, kw, s, p, oh, ow;
 } SFX(geometry);
@@ -364,48 +366,113 @@ static SFX(geometry) SFX(conv_geometry)(const fa_instr *ins)
     return G;
 }
 
+/* What kernel offset (i, j) sees: the outputs whose input row oh*s + dy and column
+ * ow*s + dx fall inside the image are those with oh in [oh0, oh1), ow in [ow0, ow1).
+ * With stride 1 and OW == W, output d = oh*W + ow reads input d + shift of the plane. */
+typedef struct {
+    int64_t dy, dx, oh0, oh1, ow0, ow1, shift;
+    int shifted;
+} SFX(window);
+
+/* [first, end) of the o in [0, count) with 0 <= o*s + off < len (first == end if none) */
+static void SFX(valid_span)(int64_t off, int64_t s, int64_t len, int64_t count, int64_t *first,
+                            int64_t *end)
+{
+    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s, hi = len - off <= 0 ? 0 : (len - off + s - 1) / s;
+    lo = lo < count ? lo : count;
+    hi = hi < count ? hi : count;
+    *first = lo;
+    *end = hi > lo ? hi : lo;
+}
+
+static SFX(window) SFX(window_of)(const SFX(geometry) *g, int64_t i, int64_t j)
+{
+    SFX(window) r = {.dy = i - g->p, .dx = j - g->p};
+    SFX(valid_span)(r.dy, g->s, g->h, g->oh, &r.oh0, &r.oh1);
+    SFX(valid_span)(r.dx, g->s, g->w, g->ow, &r.ow0, &r.ow1);
+    r.shifted = g->s == 1 && g->ow == g->w;
+    r.shift = r.dy * g->w + r.dx;
+    return r;
+}
+
+/* dst (Q entries) = what window r sees of plane (H*W) */
+static void SFX(im2col_block)(const SFX(geometry) *g, const SFX(window) *r, const T *plane,
+                              T *dst)
+{
+    const int64_t OW = g->ow, Q = g->oh * OW, s = g->s;
+    memset(dst, 0, (size_t)(r->oh0 * OW) * sizeof(T));
+    memset(dst + r->oh1 * OW, 0, (size_t)(Q - r->oh1 * OW) * sizeof(T));
+    if (r->shifted) {
+        /* one copy of the valid rows, clipped to the plane; then the columns that
+         * wrapped around to the neighbouring rows (or were clipped) become 0 */
+        int64_t lo = r->oh0 * OW, hi = r->oh1 * OW;
+        lo = lo + r->shift < 0 ? -r->shift : lo;
+        hi = hi + r->shift > g->h * g->w ? g->h * g->w - r->shift : hi;
+        if (hi > lo)
+            memcpy(dst + lo, plane + lo + r->shift, (size_t)(hi - lo) * sizeof(T));
+        for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
+            T *row = dst + oh * OW;
+            for (int64_t ow = 0; ow < r->ow0; ow++)
+                row[ow] = 0;
+            for (int64_t ow = r->ow1; ow < OW; ow++)
+                row[ow] = 0;
+        }
+        return;
+    }
+    for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
+        T *row = dst + oh * OW;
+        const T *src = plane + (oh * s + r->dy) * g->w + r->dx;
+        for (int64_t ow = 0; ow < r->ow0; ow++)
+            row[ow] = 0;
+        for (int64_t ow = r->ow0; ow < r->ow1; ow++)
+            row[ow] = src[ow * s];
+        for (int64_t ow = r->ow1; ow < OW; ow++)
+            row[ow] = 0;
+    }
+}
+
+/* plane += the entries of block dst where window r took them (the adjoint) */
+static void SFX(col2im_block)(const SFX(geometry) *g, const SFX(window) *r, const T *src,
+                              T *plane)
+{
+    const int64_t OW = g->ow, s = g->s;
+    for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
+        const T *row = src + oh * OW;
+        T *dst = plane + (oh * s + r->dy) * g->w + r->dx;
+        if (s == 1)
+            for (int64_t ow = r->ow0; ow < r->ow1; ow++)
+                dst[ow] += row[ow];
+        else
+            for (int64_t ow = r->ow0; ow < r->ow1; ow++)
+                dst[ow * s] += row[ow];
+    }
+}
+
 static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols)
 {
-    const int64_t np = g->n * g->oh * g->ow;
+    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w;
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
+                const SFX(window) r = SFX(window_of)(g, i, j);
                 T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
                 for (int64_t n = 0; n < g->n; n++)
-                    for (int64_t oh = 0; oh < g->oh; oh++) {
-                        const int64_t y = oh * g->s + i - g->p;
-                        T *dst = row + (n * g->oh + oh) * g->ow;
-                        const T *src = x + ((n * g->c + c) * g->h + y) * g->w;
-                        for (int64_t ow = 0; ow < g->ow; ow++) {
-                            const int64_t xx = ow * g->s + j - g->p;
-                            dst[ow] = y >= 0 && y < g->h && xx >= 0 && xx < g->w ? src[xx] : 0;
-                        }
-                    }
+                    SFX(im2col_block)(g, &r, x + (n * g->c + c) * hw, row + n * q);
             }
 }
 
-/* x (zeroed here) += cols put back where im2col took them */
+/* x (zeroed here) += cols put back where im2col took them, offset by offset in order */
 static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x)
 {
-    const int64_t np = g->n * g->oh * g->ow;
-    memset(x, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof(T));
+    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w;
+    memset(x, 0, (size_t)(g->n * g->c * hw) * sizeof(T));
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
+                const SFX(window) r = SFX(window_of)(g, i, j);
                 const T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
                 for (int64_t n = 0; n < g->n; n++)
-                    for (int64_t oh = 0; oh < g->oh; oh++) {
-                        const int64_t y = oh * g->s + i - g->p;
-                        if (y < 0 || y >= g->h)
-                            continue;
-                        const T *src = row + (n * g->oh + oh) * g->ow;
-                        T *dst = x + ((n * g->c + c) * g->h + y) * g->w;
-                        for (int64_t ow = 0; ow < g->ow; ow++) {
-                            const int64_t xx = ow * g->s + j - g->p;
-                            if (xx >= 0 && xx < g->w)
-                                dst[xx] += src[ow];
-                        }
-                    }
+                    SFX(col2im_block)(g, &r, row + n * q, x + (n * g->c + c) * hw);
             }
 }
 
@@ -464,49 +531,86 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
 }
 
 /* ---- pooling over k x k windows moved by s, NCHW, no padding ---- */
+
+/* The largest element of the window at `top` of a plane W wide, the first of equals
+ * (*nan: whether the window holds a nan, and then the result is not it) */
+static inline T SFX(window_max)(const T *plane, int64_t top, int64_t W, int64_t k, int *nan)
+{
+    T m = plane[top];
+    int seen = 0;
+    for (int64_t u = 0; u < k; u++)
+        for (int64_t w = 0; w < k; w++) {
+            const T cur = plane[top + u * W + w];
+            m = cur > m ? cur : m;
+            seen |= cur != cur;
+        }
+    *nan = seen;
+    return m;
+}
+
+/* The position of the window's first largest element (its first nan if it has one, as
+ * np.argmax has it).  Without branches on the data, as where the largest is is random:
+ * the largest, then the first place that holds it, searched backwards. */
+static inline int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int64_t k)
+{
+    int nan;
+    const T m = SFX(window_max)(plane, top, W, k, &nan);
+    int64_t best = top;
+    for (int64_t u = k - 1; u >= 0; u--)
+        for (int64_t w = k - 1; w >= 0; w--) {
+            const int64_t at = top + u * W + w;
+            const T cur = plane[at];
+            best = (nan ? cur != cur : cur == m) ? at : best;
+        }
+    return best;
+}
+
 static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
 {
     const int64_t N = ins->geom[0], C = ins->geom[1], H = ins->geom[2], W = ins->geom[3];
     const int64_t k = ins->geom[4], s = ins->geom[5];
     const int64_t OH = window_count(H, k, s, 0), OW = window_count(W, k, s, 0);
     const int op = ins->op;
+    const T kk = (T)(k * k);
     if (op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD)
         memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
     const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
     for (int64_t nc = 0; nc < N * C; nc++) {
         const T *plane = x + nc * H * W;
+        T *big = o + nc * H * W;                         /* SCATTER, AVG_GRAD: out is x-shaped */
+        const T *g = a + nc * OH * OW, *t = a + nc * H * W;  /* the gradient; GATHER's t */
+        T *small = o + nc * OH * OW;
         for (int64_t i = 0; i < OH; i++)
             for (int64_t j = 0; j < OW; j++) {
-                const int64_t top = i * s * W + j * s, out = nc * OH * OW + i * OW + j;
-                if (op == FA_POOL_AVG || op == FA_POOL_AVG_GRAD) {
-                    if (op == FA_POOL_AVG) {
-                        T sum = 0;
-                        for (int64_t u = 0; u < k; u++)
-                            for (int64_t v = 0; v < k; v++)
-                                sum += plane[top + u * W + v];
-                        o[out] = sum / (T)(k * k);
-                    } else {
-                        const T share = a[out] / (T)(k * k);
-                        for (int64_t u = 0; u < k; u++)
-                            for (int64_t v = 0; v < k; v++)
-                                o[nc * H * W + top + u * W + v] += share;
-                    }
-                    continue;
+                const int64_t top = i * s * W + j * s, out = i * OW + j;
+                switch (op) {
+                case FA_POOL_MAX: {
+                    int nan;
+                    const T m = SFX(window_max)(plane, top, W, k, &nan);
+                    small[out] = nan ? plane[SFX(first_max)(plane, top, W, k)] : m;
+                    break;
                 }
-                int64_t best = top;  /* the first largest, a nan the largest */
-                for (int64_t u = 0; u < k; u++)
-                    for (int64_t v = 0; v < k; v++) {
-                        const int64_t at = top + u * W + v;
-                        const T cur = plane[at], top_v = plane[best];
-                        if (top_v == top_v && (cur > top_v || cur != cur))
-                            best = at;
-                    }
-                if (op == FA_POOL_MAX)
-                    o[out] = plane[best];
-                else if (op == FA_POOL_MAX_GATHER)
-                    o[out] = a[nc * H * W + best];
-                else
-                    o[nc * H * W + best] += a[out];
+                case FA_POOL_MAX_GATHER:
+                    small[out] = t[SFX(first_max)(plane, top, W, k)];
+                    break;
+                case FA_POOL_MAX_SCATTER:
+                    big[SFX(first_max)(plane, top, W, k)] += g[out];
+                    break;
+                case FA_POOL_AVG: {
+                    T sum = 0;
+                    for (int64_t u = 0; u < k; u++)
+                        for (int64_t w = 0; w < k; w++)
+                            sum += plane[top + u * W + w];
+                    small[out] = sum / kk;
+                    break;
+                }
+                default: {  /* FA_POOL_AVG_GRAD */
+                    const T share = g[out] / kk;
+                    for (int64_t u = 0; u < k; u++)
+                        for (int64_t w = 0; w < k; w++)
+                            big[top + u * W + w] += share;
+                }
+                }
             }
     }
 }
