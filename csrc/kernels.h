@@ -368,7 +368,8 @@ static SFX(geometry) SFX(conv_geometry)(const fa_instr *ins)
 
 /* What kernel offset (i, j) sees: the outputs whose input row oh*s + dy and column
  * ow*s + dx fall inside the image are those with oh in [oh0, oh1), ow in [ow0, ow1).
- * With stride 1 and OW == W, output d = oh*W + ow reads input d + shift of the plane. */
+ * `shifted` (stride 1, OW == W): output d = oh*W + ow reads input d + shift of its
+ * plane, so that a block is one masked copy. */
 typedef struct {
     int64_t dy, dx, oh0, oh1, ow0, ow1, shift;
     int shifted;
@@ -395,85 +396,117 @@ static SFX(window) SFX(window_of)(const SFX(geometry) *g, int64_t i, int64_t j)
     return r;
 }
 
-/* dst (Q entries) = what window r sees of plane (H*W) */
-static void SFX(im2col_block)(const SFX(geometry) *g, const SFX(window) *r, const T *plane,
-                              T *dst)
+/* mask (Q entries): 1 where window r sees the image, 0 in the padding */
+static void SFX(window_mask)(const SFX(geometry) *g, const SFX(window) *r, T *mask)
 {
-    const int64_t OW = g->ow, Q = g->oh * OW, s = g->s;
-    memset(dst, 0, (size_t)(r->oh0 * OW) * sizeof(T));
-    memset(dst + r->oh1 * OW, 0, (size_t)(Q - r->oh1 * OW) * sizeof(T));
-    if (r->shifted) {
-        /* one copy of the valid rows, clipped to the plane; then the columns that
-         * wrapped around to the neighbouring rows (or were clipped) become 0 */
-        int64_t lo = r->oh0 * OW, hi = r->oh1 * OW;
-        lo = lo + r->shift < 0 ? -r->shift : lo;
-        hi = hi + r->shift > g->h * g->w ? g->h * g->w - r->shift : hi;
-        if (hi > lo)
-            memcpy(dst + lo, plane + lo + r->shift, (size_t)(hi - lo) * sizeof(T));
-        for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
-            T *row = dst + oh * OW;
-            for (int64_t ow = 0; ow < r->ow0; ow++)
-                row[ow] = 0;
-            for (int64_t ow = r->ow1; ow < OW; ow++)
-                row[ow] = 0;
-        }
+    for (int64_t oh = 0; oh < g->oh; oh++)
+        for (int64_t ow = 0; ow < g->ow; ow++)
+            mask[oh * g->ow + ow] = oh >= r->oh0 && oh < r->oh1 && ow >= r->ow0 && ow < r->ow1;
+}
+
+/* A shifted block: dst[d] = mask[d] ? x[at + d] : 0 for d < q, x having `size` elements.
+ * Where the mask is 1, x[at + d] is in the block's plane; elsewhere it may be in a
+ * neighbouring plane (read, not used): only the blocks at the ends of x are cut. */
+FA_CLONES static void SFX(im2col_shifted)(const T *x, int64_t size, int64_t at, const T *mask,
+                                          int64_t q, T *dst)
+{
+    if (at >= 0 && at + q <= size) {
+        const T *src = x + at;
+        for (int64_t d = 0; d < q; d++)
+            dst[d] = mask[d] != 0 ? src[d] : 0;
         return;
     }
+    for (int64_t d = 0; d < q; d++)
+        dst[d] = at + d >= 0 && at + d < size && mask[d] != 0 ? x[at + d] : 0;
+}
+
+/* x[at + d] += src[d] where the mask is 1 (the adjoint; elsewhere x keeps its value,
+ * -0 included) */
+FA_CLONES static void SFX(col2im_shifted)(const T *src, const T *mask, int64_t q, T *x,
+                                          int64_t size, int64_t at)
+{
+    if (at >= 0 && at + q <= size) {
+        T *dst = x + at;
+        for (int64_t d = 0; d < q; d++)
+            dst[d] = mask[d] != 0 ? dst[d] + src[d] : dst[d];
+        return;
+    }
+    for (int64_t d = 0; d < q; d++)
+        if (at + d >= 0 && at + d < size && mask[d] != 0)
+            x[at + d] += src[d];
+}
+
+/* dst (Q entries) = what window r sees of plane (H*W), row by row (any stride) */
+static void SFX(im2col_rows)(const SFX(geometry) *g, const SFX(window) *r, const T *plane,
+                             T *dst)
+{
+    const int64_t OW = g->ow, s = g->s;
+    memset(dst, 0, (size_t)(g->oh * OW) * sizeof(T));
     for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
         T *row = dst + oh * OW;
         const T *src = plane + (oh * s + r->dy) * g->w + r->dx;
-        for (int64_t ow = 0; ow < r->ow0; ow++)
-            row[ow] = 0;
         for (int64_t ow = r->ow0; ow < r->ow1; ow++)
             row[ow] = src[ow * s];
-        for (int64_t ow = r->ow1; ow < OW; ow++)
-            row[ow] = 0;
     }
 }
 
-/* plane += the entries of block dst where window r took them (the adjoint) */
-static void SFX(col2im_block)(const SFX(geometry) *g, const SFX(window) *r, const T *src,
-                              T *plane)
+/* plane += the entries of block src where window r took them (the adjoint) */
+static void SFX(col2im_rows)(const SFX(geometry) *g, const SFX(window) *r, const T *src,
+                             T *plane)
 {
     const int64_t OW = g->ow, s = g->s;
     for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
         const T *row = src + oh * OW;
         T *dst = plane + (oh * s + r->dy) * g->w + r->dx;
-        if (s == 1)
-            for (int64_t ow = r->ow0; ow < r->ow1; ow++)
-                dst[ow] += row[ow];
-        else
-            for (int64_t ow = r->ow0; ow < r->ow1; ow++)
-                dst[ow * s] += row[ow];
+        for (int64_t ow = r->ow0; ow < r->ow1; ow++)
+            dst[ow * s] += row[ow];
     }
 }
 
-static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols)
+/* cols from x; mask: Q elements of scratch */
+static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols, T *mask)
 {
-    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w;
-    for (int64_t c = 0; c < g->c; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                const SFX(window) r = SFX(window_of)(g, i, j);
+    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w, size = g->n * g->c * hw;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const SFX(window) r = SFX(window_of)(g, i, j);
+            if (r.shifted)
+                SFX(window_mask)(g, &r, mask);
+            for (int64_t c = 0; c < g->c; c++) {
                 T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
-                for (int64_t n = 0; n < g->n; n++)
-                    SFX(im2col_block)(g, &r, x + (n * g->c + c) * hw, row + n * q);
+                for (int64_t n = 0; n < g->n; n++) {
+                    const int64_t plane = (n * g->c + c) * hw;
+                    if (r.shifted)
+                        SFX(im2col_shifted)(x, size, plane + r.shift, mask, q, row + n * q);
+                    else
+                        SFX(im2col_rows)(g, &r, x + plane, row + n * q);
+                }
             }
+        }
 }
 
-/* x (zeroed here) += cols put back where im2col took them, offset by offset in order */
-static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x)
+/* x (zeroed here) += cols put back where im2col took them, kernel offset by offset in
+ * order; mask: Q elements of scratch */
+static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x, T *mask)
 {
-    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w;
-    memset(x, 0, (size_t)(g->n * g->c * hw) * sizeof(T));
-    for (int64_t c = 0; c < g->c; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                const SFX(window) r = SFX(window_of)(g, i, j);
+    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w, size = g->n * g->c * hw;
+    memset(x, 0, (size_t)size * sizeof(T));
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const SFX(window) r = SFX(window_of)(g, i, j);
+            if (r.shifted)
+                SFX(window_mask)(g, &r, mask);
+            for (int64_t c = 0; c < g->c; c++) {
                 const T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
-                for (int64_t n = 0; n < g->n; n++)
-                    SFX(col2im_block)(g, &r, row + n * q, x + (n * g->c + c) * hw);
+                for (int64_t n = 0; n < g->n; n++) {
+                    const int64_t plane = (n * g->c + c) * hw;
+                    if (r.shifted)
+                        SFX(col2im_shifted)(row + n * q, mask, q, x, size, plane + r.shift);
+                    else
+                        SFX(col2im_rows)(g, &r, row + n * q, x + plane);
+                }
             }
+        }
 }
 
 /* (N, O, OH*OW) <-> (O, N*OH*OW) */
@@ -491,42 +524,80 @@ static void SFX(to_channels)(const SFX(geometry) *g, const T *nchw, T *cn, int t
         }
 }
 
-static void SFX(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
-                      T *o)
+/* o (m x n, rows ldc apart) = beta * o + op(a) @ op(b), row-major, beta 0 or 1 */
+static void SFX(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+                      const T *b, int64_t ldb, T beta, T *o, int64_t ldc)
 {
     if (m == 0 || n == 0)
         return;
     if (k == 0) {
-        memset(o, 0, (size_t)(m * n) * sizeof(T));
+        if (beta == 0)
+            for (int64_t i = 0; i < m; i++)
+                memset(o + i * ldc, 0, (size_t)n * sizeof(T));
         return;
     }
     GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-         (blasint)m, (blasint)n, (blasint)k, 1, a, (blasint)(ta ? m : k), b,
-         (blasint)(tb ? k : n), 0, o, (blasint)n);
+         (blasint)m, (blasint)n, (blasint)k, 1, a, (blasint)lda, b, (blasint)ldb, beta, o,
+         (blasint)ldc);
+}
+
+/* One gemm per image (its Q columns of cols, its (O, Q) block of the NCHW data) instead
+ * of one over the batch: as fast where the per-image products are small enough for
+ * OpenBLAS's small-matrix kernels and not too thin (measured on AVX-512 with
+ * scipy-openblas, W8's layers among them), and it spares the copies between NCHW and
+ * the batch gemm's (O, N*Q) layout. */
+static int SFX(per_image)(const SFX(geometry) *g)
+{
+    const int64_t q = g->oh * g->ow;
+    return q >= 16 && g->o * g->c * g->kh * g->kw * q <= ((int64_t)1 << 20);
 }
 
 /* CONV2D: out = conv(a = X, b = W); CONV2D_GRAD_INPUT: out = dX from a = G, b = W;
- * CONV2D_GRAD_FILTER: out = dW from a = G, b = X.  scratch: (C*KH*KW + O) * N*OH*OW. */
+ * CONV2D_GRAD_FILTER: out = dW from a = G, b = X.  scratch: cols (C*KH*KW * N*OH*OW),
+ * then chan (O * N*OH*OW): G or the output by channel for a gemm over the batch, and
+ * im2col's and col2im's mask while it is free. */
 static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T *o)
 {
     const SFX(geometry) g = SFX(conv_geometry)(ins);
-    const int64_t ckk = g.c * g.kh * g.kw, np = g.n * g.oh * g.ow;
+    const int64_t ckk = g.c * g.kh * g.kw, q = g.oh * g.ow, np = g.n * q, oq = g.o * q;
     T *cols = scratch, *chan = scratch + ckk * np;
+    if (np == 0 || g.o == 0) {  /* no room for the mask, nothing to add up: zeros */
+        const int64_t size = ins->op == FA_CONV2D ? 0 : ins->op == FA_CONV2D_GRAD_INPUT
+            ? g.n * g.c * g.h * g.w : g.o * ckk;
+        memset(o, 0, (size_t)size * sizeof(T));
+        return;
+    }
+    const int per_image = SFX(per_image)(&g);
     switch (ins->op) {
-    case FA_CONV2D:
-        SFX(im2col)(&g, a, cols);
-        SFX(gemm)(0, 0, g.o, np, ckk, b, cols, chan);       /* W(O, CKK) @ cols */
-        SFX(to_channels)(&g, o, chan, 0);
+    case FA_CONV2D:                                         /* W(O, CKK) @ cols */
+        SFX(im2col)(&g, a, cols, chan);
+        if (per_image)
+            for (int64_t n = 0; n < g.n; n++)
+                SFX(gemm)(0, 0, g.o, q, ckk, b, ckk, cols + n * q, np, 0, o + n * oq, q);
+        else {
+            SFX(gemm)(0, 0, g.o, np, ckk, b, ckk, cols, np, 0, chan, np);
+            SFX(to_channels)(&g, o, chan, 0);
+        }
         break;
-    case FA_CONV2D_GRAD_INPUT:
-        SFX(to_channels)(&g, a, chan, 1);
-        SFX(gemm)(1, 0, ckk, np, g.o, b, chan, cols);       /* W^T @ G(O, NP) */
-        SFX(col2im)(&g, cols, o);
+    case FA_CONV2D_GRAD_INPUT:                              /* W^T @ G(O, NP) */
+        if (per_image)
+            for (int64_t n = 0; n < g.n; n++)
+                SFX(gemm)(1, 0, ckk, q, g.o, b, ckk, a + n * oq, q, 0, cols + n * q, np);
+        else {
+            SFX(to_channels)(&g, a, chan, 1);
+            SFX(gemm)(1, 0, ckk, np, g.o, b, ckk, chan, np, 0, cols, np);
+        }
+        SFX(col2im)(&g, cols, o, chan);
         break;
-    default:  /* FA_CONV2D_GRAD_FILTER */
-        SFX(to_channels)(&g, a, chan, 1);
-        SFX(im2col)(&g, b, cols);
-        SFX(gemm)(0, 1, g.o, ckk, np, chan, cols, o);       /* G(O, NP) @ cols^T */
+    default:  /* FA_CONV2D_GRAD_FILTER */                  /* G(O, NP) @ cols^T */
+        SFX(im2col)(&g, b, cols, chan);
+        if (per_image)
+            for (int64_t n = 0; n < g.n; n++)
+                SFX(gemm)(0, 1, g.o, ckk, q, a + n * oq, q, cols + n * q, np, n ? 1 : 0, o, ckk);
+        else {
+            SFX(to_channels)(&g, a, chan, 1);
+            SFX(gemm)(0, 1, g.o, ckk, np, chan, np, cols, np, 0, o, ckk);
+        }
     }
 }
 
@@ -534,7 +605,7 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
 
 /* The largest element of the window at `top` of a plane W wide, the first of equals
  * (*nan: whether the window holds a nan, and then the result is not it) */
-static inline T SFX(window_max)(const T *plane, int64_t top, int64_t W, int64_t k, int *nan)
+FA_INLINE T SFX(window_max)(const T *plane, int64_t top, int64_t W, int64_t k, int *nan)
 {
     T m = plane[top];
     int seen = 0;
@@ -551,7 +622,7 @@ static inline T SFX(window_max)(const T *plane, int64_t top, int64_t W, int64_t 
 /* The position of the window's first largest element (its first nan if it has one, as
  * np.argmax has it).  Without branches on the data, as where the largest is is random:
  * the largest, then the first place that holds it, searched backwards. */
-static inline int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int64_t k)
+FA_INLINE int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int64_t k)
 {
     int nan;
     const T m = SFX(window_max)(plane, top, W, k, &nan);
@@ -565,17 +636,14 @@ static inline int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int
     return best;
 }
 
-static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
+/* The pooling of planes (N*C of them, H x W) by k x k windows moved by s: x the data,
+ * a the gradient (SCATTER, AVG_GRAD) or GATHER's t.  Inlined where k is a constant. */
+FA_INLINE void SFX(pool_planes)(int op, const T *x, const T *a, T *o, int64_t planes, int64_t H,
+                                int64_t W, int64_t k, int64_t s)
 {
-    const int64_t N = ins->geom[0], C = ins->geom[1], H = ins->geom[2], W = ins->geom[3];
-    const int64_t k = ins->geom[4], s = ins->geom[5];
     const int64_t OH = window_count(H, k, s, 0), OW = window_count(W, k, s, 0);
-    const int op = ins->op;
     const T kk = (T)(k * k);
-    if (op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD)
-        memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
-    const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
-    for (int64_t nc = 0; nc < N * C; nc++) {
+    for (int64_t nc = 0; nc < planes; nc++) {
         const T *plane = x + nc * H * W;
         T *big = o + nc * H * W;                         /* SCATTER, AVG_GRAD: out is x-shaped */
         const T *g = a + nc * OH * OW, *t = a + nc * H * W;  /* the gradient; GATHER's t */
@@ -613,6 +681,20 @@ static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
                 }
             }
     }
+}
+
+static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
+{
+    const int64_t N = ins->geom[0], C = ins->geom[1], H = ins->geom[2], W = ins->geom[3];
+    const int64_t k = ins->geom[4], s = ins->geom[5];
+    const int op = ins->op;
+    if (op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD)
+        memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
+    const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
+    if (k == 2)  /* the usual window: its loops unrolled */
+        SFX(pool_planes)(op, x, a, o, N * C, H, W, 2, s);
+    else
+        SFX(pool_planes)(op, x, a, o, N * C, H, W, k, s);
 }
 
 /* softmax / log_softmax of each of the m rows of n elements, in passes over all rows:
