@@ -637,9 +637,11 @@ FA_INLINE int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int64_t
 }
 
 /* The pooling of planes (N*C of them, H x W) by k x k windows moved by s: x the data,
- * a the gradient (SCATTER, AVG_GRAD) or GATHER's t.  Inlined where k is a constant. */
+ * a the gradient (SCATTER, AVG_GRAD) or GATHER's t.  `tiled`: the windows cover each
+ * plane once, so that SCATTER writes every element once (else o starts at 0 and SCATTER
+ * adds).  Inlined where k is a constant. */
 FA_INLINE void SFX(pool_planes)(int op, const T *x, const T *a, T *o, int64_t planes, int64_t H,
-                                int64_t W, int64_t k, int64_t s)
+                                int64_t W, int64_t k, int64_t s, int tiled)
 {
     const int64_t OH = window_count(H, k, s, 0), OW = window_count(W, k, s, 0);
     const T kk = (T)(k * k);
@@ -662,7 +664,15 @@ FA_INLINE void SFX(pool_planes)(int op, const T *x, const T *a, T *o, int64_t pl
                     small[out] = t[SFX(first_max)(plane, top, W, k)];
                     break;
                 case FA_POOL_MAX_SCATTER:
-                    big[SFX(first_max)(plane, top, W, k)] += g[out];
+                    if (tiled) {  /* the window's own elements: 0, and g at the largest */
+                        const int64_t best = SFX(first_max)(plane, top, W, k);
+                        for (int64_t u = 0; u < k; u++)
+                            for (int64_t w = 0; w < k; w++)
+                                big[top + u * W + w] = 0;
+                        big[best] = 0 + g[out];  /* as += does it: 0 + -0 is 0 */
+                    } else {
+                        big[SFX(first_max)(plane, top, W, k)] += g[out];
+                    }
                     break;
                 case FA_POOL_AVG: {
                     T sum = 0;
@@ -687,14 +697,14 @@ static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
 {
     const int64_t N = ins->geom[0], C = ins->geom[1], H = ins->geom[2], W = ins->geom[3];
     const int64_t k = ins->geom[4], s = ins->geom[5];
-    const int op = ins->op;
-    if (op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD)
+    const int op = ins->op, tiled = s == k && H % k == 0 && W % k == 0;
+    if ((op == FA_POOL_MAX_SCATTER && !tiled) || op == FA_POOL_AVG_GRAD)
         memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
     const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
     if (k == 2)  /* the usual window: its loops unrolled */
-        SFX(pool_planes)(op, x, a, o, N * C, H, W, 2, s);
+        SFX(pool_planes)(op, x, a, o, N * C, H, W, 2, s, tiled);
     else
-        SFX(pool_planes)(op, x, a, o, N * C, H, W, k, s);
+        SFX(pool_planes)(op, x, a, o, N * C, H, W, k, s, tiled);
 }
 
 /* softmax / log_softmax of each of the m rows of n elements, in passes over all rows:
