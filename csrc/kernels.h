@@ -603,8 +603,8 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
 
 /* ---- pooling over k x k windows moved by s, NCHW, no padding ---- */
 
-/* The largest element of the window at `top` of a plane W wide, the first of equals
- * (*nan: whether the window holds a nan, and then the result is not it) */
+/* The largest element of the window at `top` of a plane W wide, the first of equals;
+ * *nan tells whether the window holds a nan (which the result then is not). */
 FA_INLINE T SFX(window_max)(const T *plane, int64_t top, int64_t W, int64_t k, int *nan)
 {
     T m = plane[top];
