@@ -548,8 +548,8 @@ static void SFX(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *
  * the batch gemm's (O, N*Q) layout. */
 static int SFX(per_image)(const SFX(geometry) *g)
 {
-    const int64_t q = g->oh * g->ow;
-    return q >= 16 && g->o * g->c * g->kh * g->kw * q <= ((int64_t)1 << 20);
+    const double q = (double)(g->oh * g->ow);  /* in double: the product may pass 2^63 */
+    return q >= 16 && (double)g->o * (double)(g->c * g->kh * g->kw) * q <= 1 << 20;
 }
 
 /* CONV2D: out = conv(a = X, b = W); CONV2D_GRAD_INPUT: out = dX from a = G, b = W;

@@ -243,5 +243,6 @@ WORKLOADS = [
     Workload("W7", "training the MLP of W3: Adam (lr 1e-3), batches of 32, one epoch over "
              "{w7_samples:,} digits", build_w7),
     Workload("W8", "CNN conv(8, 3x3, pad 1)-relu-maxpool 2-conv(16, 3x3, pad 1)-relu-maxpool "
-             "2-dense 10, softmax_cross_entropy_op, batch 64 of the digits (8x8)", build_w8),
+             "2-dense 10, softmax_cross_entropy_op, batch 64 of the 8x8 digits (random pixels "
+             "without scikit-learn)", build_w8),
 ]
