@@ -420,8 +420,9 @@ FA_CLONES static void SFX(im2col_shifted)(const T *x, int64_t size, int64_t at, 
         dst[d] = at + d >= 0 && at + d < size && mask[d] != 0 ? x[at + d] : 0;
 }
 
-/* x[at + d] += src[d] where the mask is 1 (the adjoint; elsewhere x keeps its value,
- * -0 included) */
+/* x[at + d] += src[d] where the mask is 1 (the adjoint).  Elsewhere x keeps its value,
+ * -0 included, but a neighbouring plane's element is written back: blocks of one x must
+ * not run in parallel. */
 FA_CLONES static void SFX(col2im_shifted)(const T *src, const T *mask, int64_t q, T *x,
                                           int64_t size, int64_t at)
 {
@@ -444,9 +445,9 @@ static void SFX(im2col_rows)(const SFX(geometry) *g, const SFX(window) *r, const
     memset(dst, 0, (size_t)(g->oh * OW) * sizeof(T));
     for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
         T *row = dst + oh * OW;
-        const T *src = plane + (oh * s + r->dy) * g->w + r->dx;
+        const int64_t from = (oh * s + r->dy) * g->w + r->dx;  /* + ow * s: in the plane */
         for (int64_t ow = r->ow0; ow < r->ow1; ow++)
-            row[ow] = src[ow * s];
+            row[ow] = plane[from + ow * s];
     }
 }
 
@@ -457,9 +458,9 @@ static void SFX(col2im_rows)(const SFX(geometry) *g, const SFX(window) *r, const
     const int64_t OW = g->ow, s = g->s;
     for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
         const T *row = src + oh * OW;
-        T *dst = plane + (oh * s + r->dy) * g->w + r->dx;
+        const int64_t to = (oh * s + r->dy) * g->w + r->dx;
         for (int64_t ow = r->ow0; ow < r->ow1; ow++)
-            dst[ow * s] += row[ow];
+            plane[to + ow * s] += row[ow];
     }
 }
 
