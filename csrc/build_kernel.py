@@ -37,6 +37,8 @@ int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
 const char *fa_error_message(int code);
 int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
            const fa_opts *opts);
+typedef struct { const fa_instr *prog; int64_t n_instr; char *const *slots; ...; } fa_shard;
+int fa_run_shards(const fa_shard *shards, int64_t n, int32_t threads, int32_t interruptible);
 int fa_sigint_begin(void);
 int fa_sigint_end(void);
 int fa_pool_workers(void);

@@ -306,6 +306,17 @@ static void SFX(index)(const fa_instr *ins, const T *a, const int64_t *idx, T *o
         }
 }
 
+/* Rows [r0, r1) of a product's output by gemm (run.c cuts a long one into such blocks). */
+static void SFX(gemm_rows)(const fa_instr *ins, const T *a, const T *b, T *o, int64_t r0,
+                           int64_t r1)
+{
+    const int64_t m = ins->m, n = ins->n, k = ins->k;
+    const blasint lda = (blasint)(ins->trans_a ? m : k), ldb = (blasint)(ins->trans_b ? k : n);
+    GEMM(CblasRowMajor, ins->trans_a ? CblasTrans : CblasNoTrans,
+         ins->trans_b ? CblasTrans : CblasNoTrans, (blasint)(r1 - r0), (blasint)n, (blasint)k,
+         1, ins->trans_a ? a + r0 : a + r0 * k, lda, b, ldb, 0, o + r0 * n, (blasint)n);
+}
+
 static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
 {
     const int64_t m = ins->m, n = ins->n, k = ins->k;
@@ -313,6 +324,10 @@ static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
         return;
     if (k == 0) {
         memset(o, 0, (size_t)(m * n) * sizeof(T));
+        return;
+    }
+    if (m == 1 && n == 1) {  /* a row times a column: a dot product, as numpy's matmul */
+        *o = DOT((blasint)k, a, 1, b, 1);
         return;
     }
     const blasint lda = (blasint)(ins->trans_a ? m : k), ldb = (blasint)(ins->trans_b ? k : n);
@@ -328,9 +343,7 @@ static void SFX(matmul)(const fa_instr *ins, const T *a, const T *b, T *o)
              (blasint)(ins->trans_b ? n : k), (blasint)(ins->trans_b ? k : n), 1, b, ldb, a, 1, 0, o, 1);
         return;
     }
-    GEMM(CblasRowMajor, ins->trans_a ? CblasTrans : CblasNoTrans,
-         ins->trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k,
-         1, a, lda, b, ldb, 0, o, (blasint)n);
+    SFX(gemm_rows)(ins, a, b, o, 0, m);
 }
 
 /* A stack of matmuls: one per element of the batch loop over ins->shape (a single one

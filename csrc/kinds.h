@@ -19,6 +19,13 @@ static const unsigned char kind_of[] = {
  * has at least two chunks' worth. */
 #define FA_CHUNK (1 << 14)
 
+/* A long matmul is cut into chunks of about MATMUL_WORK multiply-adds (a few ms), so
+ * that Ctrl-C stops it soon: whole matrices of a stack, or blocks of at least
+ * MATMUL_ROWS output rows of one gemm (each block packs B anew, which costs more the
+ * fewer its rows).  The cut is fixed by the shapes, not by the thread count. */
+#define MATMUL_WORK ((int64_t)1 << 28)
+#define MATMUL_ROWS 256
+
 /* How fa_run runs a validated instruction (fa_instr.fast, set by fa_validate). */
 enum fa_fast {
     FAST_GENERAL = 0,  /* a group, or big enough to be cut into chunks */
@@ -41,7 +48,13 @@ static inline int small_instr(const fa_instr *ins)
         return ins->n < 2 * FA_CHUNK;
     case K_ROWS:
         return ins->m * ins->n < 2 * FA_CHUNK;
-    case K_MATMUL: case K_INDEX: case K_CONV: case K_POOL:
+    case K_MATMUL: {
+        double work = (double)ins->m * (double)ins->n * (double)ins->k;
+        for (int d = 0; d < ins->ndim; d++)
+            work *= (double)ins->shape[d];
+        return work < 2.0 * (double)MATMUL_WORK;
+    }
+    case K_INDEX: case K_CONV: case K_POOL:
         return 1;
     default: {
         int64_t size = 1;

@@ -75,6 +75,7 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 #define DTYPE FA_F64
 #define GEMM scipy_cblas_dgemm
 #define GEMV scipy_cblas_dgemv
+#define DOT scipy_cblas_ddot
 #include "kernels.h"
 #undef T
 #undef OTHER
@@ -83,6 +84,7 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 #undef DTYPE
 #undef GEMM
 #undef GEMV
+#undef DOT
 
 #define T float
 #define OTHER double
@@ -91,6 +93,7 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 #define DTYPE FA_F32
 #define GEMM scipy_cblas_sgemm
 #define GEMV scipy_cblas_sgemv
+#define DOT scipy_cblas_sdot
 #include "kernels.h"
 
 /* ---- Ctrl-C ---- */
@@ -151,7 +154,7 @@ static void execute(const fa_instr *ins, operands p)
         execute_f32(ins, p.a, p.b, p.x, p.o);
 }
 
-enum { CUT_N, CUT_ROWS, CUT_AXIS, CUT_GROUP, CUT_TREE };
+enum { CUT_N, CUT_ROWS, CUT_AXIS, CUT_GROUP, CUT_TREE, CUT_GEMM };
 
 typedef struct {
     const fa_instr *ins;
@@ -185,6 +188,12 @@ static void run_chunk(void *ctx, int64_t c)
             run_group_f64(ins, slots, lo, lo + len);
         else
             run_group_f32(ins, slots, lo, lo + len);
+        return;
+    case CUT_GEMM:  /* output rows [lo, lo + len) of one gemm */
+        if (ins->dtype == FA_F64)
+            gemm_rows_f64(ins, (const double *)a, (const double *)b, (double *)o, lo, lo + len);
+        else
+            gemm_rows_f32(ins, (const float *)a, (const float *)b, (float *)o, lo, lo + len);
         return;
     case CUT_TREE: {  /* a and o include their offsets */
         const int64_t off = job->leaves[2 * c], n = job->leaves[2 * c + 1];
@@ -238,6 +247,37 @@ static int plan_cut(const fa_instr *ins, cut_job *job)
         job->total = ins->m;
         job->per = ins->n >= FA_CHUNK ? 1 : FA_CHUNK / ins->n;
         return ins->m >= 2 && ins->m * ins->n >= 2 * FA_CHUNK;
+    case K_MATMUL: {
+        const int64_t nk = ins->n * ins->k;  /* < 2**62: both are 32-bit sizes */
+        if (ins->ndim == 0) {  /* one product: gemm's output rows (gemv and dot run whole) */
+            if (ins->m < 2 || ins->n < 2 || ins->k == 0)
+                return 0;
+            int64_t per = MATMUL_WORK / nk;
+            per = per < MATMUL_ROWS ? MATMUL_ROWS : per;
+            job->how = CUT_GEMM;
+            job->total = ins->m;
+            job->per = per;
+            return ins->m > per;
+        }
+        /* a stack: whole matrices along its outermost batch axis worth cutting */
+        const double each = (double)ins->m * (double)nk;
+        int64_t size = 1;
+        for (int d = 0; d < ins->ndim; d++)
+            size *= ins->shape[d];
+        if ((double)size * each < 2.0 * (double)MATMUL_WORK)
+            return 0;
+        for (int d = 0; d < ins->ndim; d++) {
+            if (ins->shape[d] < 2)
+                continue;
+            const double inner = each * (double)(size / ins->shape[d]);
+            job->how = CUT_AXIS;
+            job->axis = d;
+            job->total = ins->shape[d];
+            job->per = inner >= (double)MATMUL_WORK ? 1 : (int64_t)((double)MATMUL_WORK / inner);
+            return 1;
+        }
+        return 0;
+    }
     case K_BINARY: case K_TERNARY: case K_COPY: case K_SUM: {
         int64_t size = 1;
         for (int d = 0; d < ins->ndim; d++)
@@ -399,4 +439,32 @@ int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
             i += ins->group - 1;
     }
     return stopped(opts);
+}
+
+/* ---- shards: many programs side by side ---- */
+
+typedef struct {
+    const fa_shard *shards;
+    const fa_opts *opts;
+} shards_job;
+
+static void run_shard(void *ctx, int64_t s)
+{
+    const shards_job *job = ctx;
+    fa_run(job->shards[s].prog, 0, job->shards[s].n_instr, job->shards[s].slots, job->opts);
+}
+
+int fa_run_shards(const fa_shard *shards, int64_t n, int32_t threads, int32_t interruptible)
+{
+    /* one thread inside a shard: the shards are the parallelism (and a nested region
+     * would find the pool busy anyway) */
+    const fa_opts opts = {.threads = 1, .interruptible = interruptible};
+    const shards_job job = {.shards = shards, .opts = &opts};
+    const int blas = threads > 1 ? scipy_openblas_get_num_threads() : 1;
+    if (blas > 1)
+        scipy_openblas_set_num_threads(1);
+    fa_parallel(threads, run_shard, (void *)&job, n);
+    if (blas > 1)
+        scipy_openblas_set_num_threads(blas);
+    return stopped(&opts);
 }

@@ -77,6 +77,20 @@ typedef struct {
 int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
            const fa_opts *opts);
 
+/* One program of many run side by side (fa_run_shards): its instructions and its own slot
+ * table (workspace), shared with no other shard. */
+typedef struct {
+    const fa_instr *prog;
+    int64_t n_instr;
+    char *const *slots;
+} fa_shard;
+
+/* Runs the whole program of each of `n` shards, one shard per chunk of the thread pool on
+ * up to `threads` threads (the caller's included), each shard on one thread and with
+ * BLAS at one thread meanwhile (it is put back after).  interruptible: as fa_opts'.
+ * Returns 0, or 1 when a SIGINT stopped it (the shards' results are then incomplete). */
+int fa_run_shards(const fa_shard *shards, int64_t n, int32_t threads, int32_t interruptible);
+
 /* Catch SIGINT for interruptible runs (begin returns 0 on success), and stop catching
  * it (end returns 1 when one arrived meanwhile). */
 int fa_sigint_begin(void);

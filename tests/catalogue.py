@@ -247,6 +247,7 @@ class Pre(NamedTuple):
 
 SQ1 = Pre(lambda x: x * x + 1, lambda v: v * v + 1)  # >= 1: ln, sqrt, powers, division
 EXP = Pre(ad.exp_op, np.exp)                         # > 0
+TANH = Pre(ad.tanh_op, np.tanh)                      # in (-1, 1): exponents
 SOFTMAX = Pre(ad.softmax_op, np_softmax)             # rows summing to 1: labels
 
 
@@ -262,7 +263,8 @@ class Kind:
     pre: tuple = ()
     kink: bool = False     # finite differences must keep the first argument away from 0
     arity: int = None      # default: the entry's
-    build: object = None   # (nodes, param) -> node
+    build: object = None   # (nodes, param) -> node; with `shaped`, (nodes, param, arg shapes)
+    shaped: bool = False   # so that a param can fit any arg shapes (tests stretch the shapes)
     numpy: object = None   # (arrays, param) -> array
 
 
@@ -275,7 +277,7 @@ class Entry:
     cases: list
     build: object = None   # default: the op itself
     spellings: dict = field(default_factory=dict)
-    rtol: float = 1e-12    # forward vs ref
+    rtol: float = 1e-12    # forward vs ref; 0: bit for bit (see EXACT)
     grad_rtol: float = 1e-6  # gradients and tangents vs finite differences
     grad_atol: float = 1e-7
     # which op-level tests apply (all of them, for every op so far)
@@ -381,6 +383,13 @@ def same(shapes, *param):
 
 def nonscalar(shapes):
     return tuple(shapes[0]) if len(shapes[0]) >= 1 else None
+
+
+def last_axis_picks(shape, seed):
+    """As many indices into the last axis of `shape` as it has, drawn with repeats and
+    negative ones by `seed`."""
+    n = shape[-1]
+    return np.random.default_rng(seed).integers(-n, n, n)
 
 
 def bcast(shapes):
@@ -498,7 +507,7 @@ def sce_gradients_in_closed_form(backend, case, inputs, out, grads):
 
 # --- the variants tested ----------------------------------------------------------------------
 
-SHAPES = [(), (1,), (5,), (3, 4), (2, 3, 4)]
+SHAPES = [(), (1,), (5,), (3, 4), (2, 3, 4), (2, 0)]
 ONE = [(s,) for s in SHAPES]
 SAME_PAIRS = [(s, s) for s in SHAPES]
 PAIRS = SAME_PAIRS + [((3, 4), (4,)), ((4,), (3, 4)), ((4, 1), (1, 5)), ((), (2, 3)), ((2, 3), ()),
@@ -680,7 +689,10 @@ CATALOGUE = [
     # elementwise ops for models
     Entry("square", np.square, grid(ONE, "any"), second=[Second(ad.square_op, [(4,)], ["any"])],
           kinds={"square": Kind(same, lambda b, s: b[0] ** 2)}),
-    Entry("log1p", np.log1p, grid(ONE, ["pos", "unit"]), second=[Second(ad.log1p_op, [(4,)], ["pos"])]),
+    Entry("log1p", np.log1p, grid(ONE, ["pos", "unit"]), second=[Second(ad.log1p_op, [(4,)], ["pos"])],
+          kinds={"log1p_sq": Kind(same, lambda b, s: math.log1p(b[0] ** 2), arity=1,
+                                  build=lambda n, p: ad.log1p_op(n[0] * n[0]),
+                                  numpy=lambda v, p: np.log1p(v[0] * v[0]))}),
     Entry("expm1", np.expm1, grid(ONE, "any"), second=[Second(ad.expm1_op, [(4,)], ["any"])],
           kinds={"expm1": Kind(same, lambda b, s: math.expm1(b[0]) if b[0] <= 3 else math.inf)}),
     Entry("softplus", lambda x: np.logaddexp(0, x), grid(ONE, ["any", "wide"]),
@@ -696,10 +708,14 @@ CATALOGUE = [
           kinds={"minimum": Kind(bcast, lambda b, s: max(b))}),
     # a ** b with b a node (the operator too); a > 0
     Entry("pow", np.power, grid(PAIRS, "pos", "unit"), spellings={"operator": lambda a, b: a ** b},
-          second=[Second(lambda a, b: ad.pow_op(a, b), [(3,), (3,)], ["pos", "unit"])]),
+          second=[Second(lambda a, b: ad.pow_op(a, b), [(3,), (3,)], ["pos", "unit"])],
+          kinds={"pow_sq1_tanh": Kind(bcast, lambda b, s: b[0] ** 2 + 1, pre=[SQ1, TANH])}),
     # 0/1 masks: no gradient through them; the operators with nodes and with numbers
     Entry("less", lambda a, b: (a < b).astype(float), grid(PAIRS, "any", "any"),
-          spellings={"operator": lambda a, b: a < b}, zero_grads=(0, 1)),
+          spellings={"operator": lambda a, b: a < b}, zero_grads=(0, 1),
+          kinds={"negative_part": Kind(same, lambda b, s: b[0], arity=1, kink=True,
+                                       build=lambda n, p: (n[0] < 0.0) * n[0],
+                                       numpy=lambda v, p: (v[0] < 0) * v[0])}),
     Entry("less_equal", lambda a, b: (a <= b).astype(float), grid(PAIRS, "any", "any"),
           spellings={"operator": lambda a, b: a <= b}, zero_grads=(0, 1)),
     Entry("greater", lambda a, b: (a > b).astype(float), grid(PAIRS, "any", "any"),
@@ -741,7 +757,12 @@ CATALOGUE = [
           grid([((3, 4),)], "any", params=[((2, 6),), ((-1,),), ((4, -1, 1),)])
           + grid([((),)], "any", params=[((1, 1),)]) + grid([((6,),)], "any", params=[((2, 3),)]),
           second=[Second(lambda a: ad.reshape_op(a * a, (3, 2)) * ad.reshape_op(a, (3, 2)),
-                         [(6,)], ["any"])]),
+                         [(6,)], ["any"])],
+          kinds={"flat_and_back": Kind(same, lambda b, s: 2 * b[0], arity=1, shaped=True,
+                                       build=lambda n, p, s: ad.reshape_op(
+                                           ad.reshape_op(n[0], (-1,)) * 2.0, s[0]),
+                                       numpy=lambda v, p: np.reshape(np.reshape(v[0], -1) * 2.0,
+                                                                     v[0].shape))}),
     Entry("transpose", lambda x, axes: np.transpose(x, axes),
           grid([((2, 3, 4),)], "any", params=[((1, 2, 0),), ((2, 0, 1),), (None,), ((-1, 0, 1),)])
           + grid([((3, 4),), ((5,),), ((),)], "any", params=[(None,)]),
@@ -762,7 +783,13 @@ CATALOGUE = [
           + grid([((3, 4, 5),)], "any", params=[((1, np.array([1, 1]), slice(2, None)),),
                                                ((np.array([[0, 2], [1, 1]]), None),)]),
           spellings={"operator": lambda x, key: x[key]},
-          second=[Second(lambda a: a[np.array([0, 0, 2])] * a[::-1], [(3,)], ["any"])]),
+          second=[Second(lambda a: a[np.array([0, 0, 2])] * a[::-1], [(3,)], ["any"])],
+          kinds={"flip": Kind(nonscalar, lambda b, s: b[0], arity=1, build=lambda n, p: n[0][..., ::-1],
+                              numpy=lambda v, p: v[0][..., ::-1]),
+                 "gather_last": Kind(lambda s, seed: nonscalar(s), lambda b, s, seed: b[0],
+                                     st.tuples(st.integers(0, 2**16)), arity=1, shaped=True,
+                                     build=lambda n, p, s: n[0][..., last_axis_picks(s[0], *p)],
+                                     numpy=lambda v, p: v[0][..., last_axis_picks(v[0].shape, *p)])}),
     Entry("index_add", np_index_add,
           grid([((4, 3), (5, 3))], "any", "any", params=[((np.array([0, 2, 2, 4]),),)])
           + grid([((2, 3), (4, 5))], "any", "any", params=[((slice(1, 3), slice(None, None, 2)),)]),
@@ -773,11 +800,19 @@ CATALOGUE = [
            Variant((0,), ((3,),), ("any",))],
           build=_join(ad.concat_op),
           second=[Second(lambda a, b: ad.concat_op([a * b, a], 0) * ad.concat_op([b, b], 0),
-                         [(3,), (3,)], ["any", "any"])]),
+                         [(3,), (3,)], ["any", "any"])],
+          kinds={"roll": Kind(lambda s: nonscalar(s) if s[0] and s[0][-1] >= 2 else None,
+                              lambda b, s: b[0], arity=1,
+                              build=lambda n, p: ad.concat_op([n[0][..., 1:], n[0][..., :1]], -1),
+                              numpy=lambda v, p: np.concatenate([v[0][..., 1:], v[0][..., :1]], -1))}),
     Entry("stack", _join_ref(np.stack),
           [Variant((0,), ((2, 3), (2, 3)), ("any", "any")), Variant((-1,), ((4,), (4,), (4,)), ("any",) * 3),
            Variant((-1,), ((), ()), ("any", "any"))],
-          build=_join(ad.stack_op)),
+          build=_join(ad.stack_op),
+          kinds={"stack_sum": Kind(lambda s: tuple(s[0]) if tuple(s[0]) == tuple(s[1]) else None,
+                                   lambda b, s: b[0] + b[1], arity=2,
+                                   build=lambda n, p: ad.reduce_sum_op(ad.stack_op(n, -1), axis=-1),
+                                   numpy=lambda v, p: np.sum(np.stack(v, -1), axis=-1))}),
     Entry("join_part", lambda g, a, b, i, axis, stack: np_join_part(g, a, b, i, axis, stack),
           [Variant((i, 1, False), ((2, 5), (2, 3), (2, 2)), ("any",) * 3) for i in (0, 1)]
           + [Variant((1, 0, True), ((2, 3), (3,), (3,)), ("any",) * 3)],
@@ -786,7 +821,11 @@ CATALOGUE = [
     Entry("pad", lambda x, pw: np.pad(x, pw),
           grid([((3, 4),)], "any", params=[(1,), (((1, 0), (0, 2)),), ((2, 1),)])
           + grid([((5,),)], "any", params=[((0, 3),)]),
-          second=[Second(lambda a: ad.pad_op(a * a, 1) * ad.pad_op(a, 1), [(3,)], ["any"])]),
+          second=[Second(lambda a: ad.pad_op(a * a, 1) * ad.pad_op(a, 1), [(3,)], ["any"])],
+          kinds={"pad_crop": Kind(lambda s, nd: nonscalar(s), lambda b, s, nd: b[0],
+                                  lambda s: st.just((len(s[0]),)), arity=1,
+                                  build=lambda n, p: ad.pad_op(n[0], (1, 2))[(slice(1, -2),) * p[0]],
+                                  numpy=lambda v, p: np.pad(v[0], (1, 2))[(slice(1, -2),) * p[0]])}),
     Entry("unpad", lambda g, x, pw: g[tuple(slice(b, b + n) for n, (b, _) in zip(x.shape, np.broadcast_to(np.asarray(pw), (x.ndim, 2))))],
           grid([((4, 7), (3, 4))], "any", "any", params=[(((1, 0), (1, 2)),)]), zero_grads=(1,)),
 
@@ -828,3 +867,12 @@ CATALOGUE = [
     Entry("sigmoid_cross_entropy", np_sigmoid_cross_entropy,
           grid([((3, 4), (3, 4)), ((5,), (5,)), ((), ())], ["any", "wide"], "prob")),
 ]
+
+# Ops whose forward does what numpy does, element for element (moves, selections and
+# comparisons, no rounding, or the same rounding): their forward must equal the
+# reference bit for bit.
+EXACT = {"oneslike", "zeroslike", "neg", "relu", "abs", "sign", "square", "maximum", "minimum",
+         "less", "less_equal", "greater", "greater_equal", "equal", "full_like", "clip", "where",
+         "reduce_max", "reduce_min", "reshape", "transpose", "untranspose", "getitem", "concat",
+         "stack", "join_part", "pad", "unpad", "max_pool2d", "max_pool2d_gather", "broadcast_to"}
+CATALOGUE = [replace(e, rtol=0.0) if e.name in EXACT else e for e in CATALOGUE]

@@ -184,8 +184,13 @@ def build_graph(spec, names=None):
     names = names or [f"x{i}" for i in range(spec.n_inputs)]
     nodes = [ad.Variable(name) for name in names]
     placeholders = list(nodes)
+    shapes = spec.shapes()
     for s in spec.steps:
-        nodes.append(KINDS[s.kind].build([nodes[a] for a in s.args], s.param))
+        kind, args = KINDS[s.kind], [nodes[a] for a in s.args]
+        if kind.shaped:
+            nodes.append(kind.build(args, s.param, [shapes[a] for a in s.args]))
+        else:
+            nodes.append(kind.build(args, s.param))
     return placeholders, nodes
 
 

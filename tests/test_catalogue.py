@@ -1,5 +1,6 @@
 """The op catalogue (tests/catalogue.py) has every public op of fastad, and every graph
-of it, with its gradient graph, survives copy.deepcopy and pickle on both backends."""
+of it, with its gradient graph, survives copy.deepcopy and pickle on both backends, and so
+do the Executors that ran them."""
 import copy
 import pickle
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastad as ad
-from catalogue import CATALOGUE, cases
+from catalogue import CATALOGUE, EXACT, cases
 from helpers import rands
 
 # Every graph's inputs are placeholders (ad.Variable): every test builds on them.
@@ -22,6 +23,7 @@ def test_every_public_op_has_one_entry():
     assert len(names) == len(set(names)), "an op has two entries"
     assert public - NOT_IN_CATALOGUE - set(names) == set(), "ops missing from the catalogue"
     assert all(entry.cases for entry in CATALOGUE)
+    assert EXACT <= {entry.name for entry in CATALOGUE}
 
 
 def test_every_case_builds_its_op():
@@ -49,3 +51,19 @@ def test_graph_survives_deepcopy_and_pickle(case):
             got = ad.Executor(copied[n:], backend=backend).run(dict(zip(copied[:n], inputs)))
             for g, w in zip(got, want):
                 assert g.shape == w.shape and np.array_equal(g, w), backend
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_executor_with_its_plans_survives_pickle(case):
+    inputs = rands(np.random.default_rng(0), case.shapes, case.domains)
+    xs = [ad.Variable(f"x{i}") for i in range(len(inputs))]
+    out = case.build(*xs)
+    nodes = [out, *ad.gradients(ad.reduce_sum_op(out), xs)] if case.entry.grad else [out]
+    for backend in ("native", "python"):
+        executor = ad.Executor(nodes, backend=backend)
+        want = executor.run(dict(zip(xs, inputs)))  # a plan is cached now
+        copied, *copied_xs = pickle.loads(pickle.dumps((executor, *xs)))
+        got = copied.run(dict(zip(copied_xs, inputs)))
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and g.dtype == w.dtype, backend
+            assert np.array_equal(g, w, equal_nan=True), backend

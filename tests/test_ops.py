@@ -40,7 +40,11 @@ def check_op(backend, build, ref, inputs, seed=0, fwd_rtol=1e-12, grad=True, gra
     assert type(out_val) is np.ndarray and type(loss_val) is np.ndarray
     assert out_val.shape == expected.shape and loss_val.shape == ()
     assert out_val.dtype == np.float64
-    np.testing.assert_allclose(out_val, expected, rtol=fwd_rtol, atol=1e-14)
+    if fwd_rtol == 0:  # bit for bit, signs of zeros too
+        assert np.array_equal(out_val, expected, equal_nan=True), (out_val, expected)
+        assert np.array_equal(np.signbit(out_val), np.signbit(expected))
+    else:
+        np.testing.assert_allclose(out_val, expected, rtol=fwd_rtol, atol=1e-14)
     np.testing.assert_allclose(loss_val, np.sum(expected * R), rtol=1e-11, atol=1e-12)
     if grad:
         numeric = numeric_grads(lambda *a: np.sum(ref(*a) * R), inputs)

@@ -387,3 +387,25 @@ def test_callbacks_see_each_epoch():
     ad.Trainer(loss, {w: w0, b: b0}, optim.SGD(0.1)).fit(
         {x: X, y: Y}, epochs=3, callbacks=[lambda e, h: seen.append((e, len(h.losses)))])
     assert seen == [(0, 100), (1, 200), (2, 300)]
+
+
+def unaligned(a):
+    """A copy of `a` at an odd address (as arrays unpickled from a byte stream may be)."""
+    raw = np.empty(a.nbytes + 1, np.uint8)[1:]
+    out = raw.view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+def test_unaligned_data_train_like_aligned_data():
+    (w, x, b, y), loss = seed_logreg()
+    X, Y, w0, b0 = logreg_data()
+    runs = []
+    for data in ({x: X, y: Y}, {x: unaligned(X), y: unaligned(Y)}):
+        trainer = ad.Trainer(loss, {w: w0, b: b0}, optim.SGD(0.1))
+        losses = trainer.fit(data, epochs=2).losses
+        last = trainer.step({x: unaligned(X[0]) if len(runs) else X[0], y: Y[0]})
+        runs.append((losses, trainer.params[w], last))
+    for got, want in zip(*runs):
+        np.testing.assert_array_equal(got, want)

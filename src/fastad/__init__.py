@@ -13,7 +13,7 @@ from .executor import Executor
 from .forward import jvp
 from .gradcheck import GradientCheckError, check_gradients
 from .viz import draw, to_dot
-from . import optim
+from . import distributed, optim, parallel
 from .train import History, Trainer, plot_history
 
 
@@ -30,6 +30,15 @@ def set_threads(n):
     share; results are the same bits for every thread count."""
     from .vm import DEFAULT_OPTIONS
     DEFAULT_OPTIONS.set_threads(n)
+
+
+def set_plan_cache(max_plans=None, max_bytes=None):
+    """Bounds of each executor's cache of plans (one per feed signature: shapes and
+    dtypes), for executors made without max_plans/max_plan_bytes: at most `max_plans`
+    plans and `max_bytes` bytes of them (arenas, programs), least recently used out
+    first; None leaves a bound as it is.  Defaults: 64 plans, 256 MiB."""
+    from .cache import DEFAULT_LIMITS
+    DEFAULT_LIMITS.set(max_plans, max_bytes)
 
 
 __version__ = "0.1.0"

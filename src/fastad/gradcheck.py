@@ -85,6 +85,9 @@ def check_gradients(output, inputs, feed_dict, eps=1e-6, rtol=1e-5, atol=1e-8, b
     feeds, upcast = {}, []
     for node, value in feed_dict.items():
         value = np.asarray(value)
+        if value.dtype.kind not in "biuf":  # complex would lose its imaginary part
+            raise TypeError(f"check_gradients: feed for '{node}' has dtype {value.dtype}: "
+                            "fastad computes with real numbers")
         if value.dtype.kind == "f" and value.dtype.itemsize < 8:
             upcast.append(str(node))
         feeds[node] = value.astype(np.float64)

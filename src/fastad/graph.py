@@ -25,6 +25,10 @@ class Node:
     def __init__(self, op, inputs, name, const_attr=None, attrs=None):
         self.op = op
         self.inputs = list(inputs)
+        for i in self.inputs:
+            if not isinstance(i, Node):
+                raise TypeError(f"fastad: {getattr(op, 'name', op)} takes Nodes as inputs, not "
+                                f"{type(i).__name__}; feed arrays through a Variable")
         self.name = name
         self.const_attr = const_attr  # the scalar of *_byconst ops
         self.attrs = attrs or {}      # axis, keepdims, trans_A, ...

@@ -17,6 +17,7 @@ from .simplify import Simplified, simplify
 DTYPE_CODE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 LARGE_OUTPUT = 1 << 16  # bytes; larger outputs are written straight into a fresh array
 HOISTED = 1 << 16       # bytes; smaller constants are written once per arena, not per run
+BLAS_MAX = (1 << 31) - 1  # BLAS takes 32-bit sizes: a matmul past them is a Python step
 
 
 class Value:
@@ -29,17 +30,19 @@ class Value:
 
 class Instr:
     """One VM instruction before it becomes a `fa_instr`."""
+    __slots__ = ("node", "opcode", "dtype", "out", "a", "b", "x", "reads", "inplace", "fields")
 
-    def __init__(self, node, opcode, dtype, out, a=None, b=None, inplace=(), x=None, **fields):
+    def __init__(self, node, opcode, dtype, out, a, b, inplace, x, fields):
         self.node, self.opcode, self.dtype = node, opcode, dtype
         self.out, self.a, self.b, self.x = out, a, b, x
-        self.reads = [s for s in (a, b, x) if s is not None]
-        self.inplace = list(inplace)
+        self.reads = list(filter(None, (a, b, x)))  # the storages of those that are not None
+        self.inplace = inplace
         self.fields = fields  # ndim/shape/sa/sb/sx/so, oa/ob/ox/oo, n, m, k, trans_*, c, c2
 
 
 class PythonStep:
     """A node computed by its op's numpy `compute` (ops the VM doesn't know)."""
+    __slots__ = ("node", "inputs", "value", "out", "reads", "inplace")
 
     def __init__(self, node, inputs, out):
         self.node, self.inputs, self.value = node, inputs, out
@@ -101,11 +104,12 @@ class Lowering:
         self.simple = (simplify(schedule.steps, specs, needed, evaluate) if evaluate
                        else Simplified(schedule.steps, {}, {}))
         outputs = {self.simple.resolve(n) for n in eval_nodes}
+        const, lower = self.simple.const, self.lower
         for node in self.simple.steps:
-            if node in self.simple.const:
-                self.constant(node, self.simple.const[node], node in outputs)
+            if node in const:
+                self.constant(node, const[node], node in outputs)
             else:
-                self.lower(node)
+                lower(node)
         self.outputs = self.claim_outputs(eval_nodes)
         self.assign(assign)
         self.arena_bytes = plan_memory(self.storages, self.steps, self.form_groups())
@@ -179,7 +183,9 @@ class Lowering:
         ins = self.steps[writer]
         if self.kind_of[ins.opcode] not in ("UNARY", "CONST", "BINARY", "COPY"):
             return False
-        if any(st in step.reads for step in self.steps if step is not ins):
+        # nothing else may touch the value's buffer, which loses its memory; nor may the
+        # writer read it (an instruction that works in place on an earlier result)
+        if any(st in step.reads or (step.out is st and step is not ins) for step in self.steps):
             return False
         if any(dst in step.reads or step.out is dst for step in self.steps[writer + 1:]):
             return False
@@ -203,7 +209,7 @@ class Lowering:
 
         for i, step in enumerate(self.steps):
             key = self.group_key(step)
-            if key is None or (run and key != run[0][2]):
+            if run and (key is None or key != run[0][2]):
                 close()
             if key is not None:
                 run.append((i, step, key))
@@ -212,10 +218,10 @@ class Lowering:
 
     def group_key(self, step):
         """(bytes of a whole operand, dtype) when `step` may join a group, else None."""
-        if not isinstance(step, Instr):
+        if type(step) is not Instr:
             return None
         kind, f = self.kind_of[step.opcode], step.fields
-        if kind in ("UNARY", "CONST"):
+        if kind == "UNARY" or kind == "CONST":
             n = f["n"]
         elif (kind == "BINARY" and f["ndim"] == 1 and f["so"] == [1]
               and f["sa"][0] in (0, 1) and f["sb"][0] in (0, 1)):
@@ -230,7 +236,8 @@ class Lowering:
     def emit(self, node, opname, dtype, out, a=None, b=None, inplace=(), x=None, **fields):
         self.steps.append(Instr(node, self.opcodes[opname], DTYPE_CODE[dtype], out.storage,
                                 a and a.storage, b and b.storage,
-                                [v.storage for v in inplace], x and x.storage, **fields))
+                                [v.storage for v in inplace] if inplace else (),
+                                x and x.storage, fields))
 
     def loop(self, shape, **strides):
         """Loop fields (ndim, shape, sa/sb/so) for a strided instruction, or None when
@@ -254,10 +261,21 @@ class Lowering:
         self.emit(node, name, dtype, out, value, **self.loop(value.shape, sa=dense, so=dense))
         return out
 
+    def steering(self, node, value, dtype):
+        """`value`, which only steers (by its sign, or being 0 or not), in `dtype`: cast,
+        except float64 to float32, which may round a tiny value to 0: its SIGN (exact,
+        and keeping nan) is cast instead."""
+        if value.dtype == dtype or dtype == np.float64:
+            return self.cast(node, value, dtype)
+        sign = self.temp(value.shape, value.dtype)
+        self.unary_into(node, "SIGN", sign, value)
+        return self.cast(node, sign, dtype)
+
     def lower(self, node):
         native = node.op.native
         rule = KIND_RULES.get(self.kind_of_name.get(native)) or RULES.get(native)
-        ins = [self.values[self.simple.resolve(i)] for i in node.inputs]
+        values, same = self.values, self.simple.same
+        ins = [values[self.simple.resolve(i) if i in same else i] for i in node.inputs]
         if rule is None or rule(self, node, ins) is False:
             self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
@@ -267,10 +285,14 @@ class Lowering:
         """UNARY and CONST opcodes (the constant is the node's): one instruction over the
         contiguous elements."""
         opcode = opcode or node.op.native
-        const = {"c": node.const_attr} if self.kind_of_name[opcode] == "CONST" else {}
         out = self.new_value(node)
-        self.emit(node, opcode, out.dtype, out, ins[0], inplace=ins, n=math.prod(out.shape),
-                  **const)
+        fields = {"n": math.prod(out.shape)}
+        if self.kind_of_name[opcode] == "CONST":
+            fields["c"] = node.const_attr
+        # emit's work, written out: the commonest instruction of long chains
+        a = ins[0].storage
+        self.steps.append(Instr(node, self.opcodes[opcode], DTYPE_CODE[out.dtype], out.storage,
+                                a, None, [a], None, fields))
 
     def pow_byconst(self, node, ins):
         """`x ** c`: a square root for 0.5 (as in ops.power), else POW_BYCONST."""
@@ -282,7 +304,10 @@ class Lowering:
                            sb=broadcast_strides(ins[1].shape, shape), so=contiguous_strides(shape))
         if fields is None:
             return False
-        a, b = (self.cast(node, v, dtype) for v in ins)
+        if node.op.native == "RELU_GRAD":  # x only steers: x > 0
+            a, b = self.steering(node, ins[0], dtype), self.cast(node, ins[1], dtype)
+        else:
+            a, b = (self.cast(node, v, dtype) for v in ins)
         out = self.new_value(node)
         self.emit(node, node.op.native, dtype, out, a, b,
                   inplace=[v for v in (a, b) if v.shape == shape], **fields)
@@ -523,7 +548,8 @@ class Lowering:
     def where(self, node, ins):
         """SELECT: a where the condition is not 0, else b, all three broadcast."""
         shape, dtype = self.specs[node]
-        cond, a, b = (self.cast(node, v, dtype) for v in ins)
+        cond = self.steering(node, ins[0], dtype)
+        a, b = (self.cast(node, v, dtype) for v in ins[1:])
         fields = self.loop(shape, sa=broadcast_strides(a.shape, shape),
                            sb=broadcast_strides(b.shape, shape),
                            sx=broadcast_strides(cond.shape, shape), so=contiguous_strides(shape))
@@ -604,15 +630,22 @@ class Lowering:
         self.alias(node, ins[0])
 
     def matmul(self, node, ins):
-        """One MATMUL: a gemm (or gemv) per matrix of the broadcast batch axes."""
+        """One MATMUL: a gemm (gemv, dot) per matrix of the broadcast batch axes; a FILL
+        of zeros when a dimension is 0 (numpy's result, whatever the other sizes)."""
         shape, dtype = self.specs[node]
-        a, b = (self.cast(node, v, dtype) for v in ins)
-        ta = node.attrs["trans_A"] and len(a.shape) >= 2
-        tb = node.attrs["trans_B"] and len(b.shape) >= 2
-        sa, sb = a.shape, b.shape
+        ta = node.attrs["trans_A"] and len(ins[0].shape) >= 2
+        tb = node.attrs["trans_B"] and len(ins[1].shape) >= 2
+        sa, sb = ins[0].shape, ins[1].shape
         m = 1 if len(sa) == 1 else sa[-1 if ta else -2]
         k = sa[-1] if len(sa) == 1 else sa[-2 if ta else -1]
         n = 1 if len(sb) == 1 else sb[-2 if tb else -1]
+        if 0 in (m, n, k) or 0 in shape:
+            out = self.new_value(node)
+            self.emit(node, "FILL", dtype, out, n=math.prod(shape), c=0.0)
+            return
+        if max(m, n, k) > BLAS_MAX:
+            return False
+        a, b = (self.cast(node, v, dtype) for v in ins)
         batch = np.broadcast_shapes(sa[:-2], sb[:-2])
         fields = self.loop(batch, sa=[s * m * k for s in broadcast_strides(sa[:-2], batch)],
                            sb=[s * k * n for s in broadcast_strides(sb[:-2], batch)],
@@ -687,7 +720,7 @@ RULES = {
     "pool": Lowering.pool,
 }
 # opcodes the rules emit themselves (besides those op rows name)
-RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "DIV_BYCONST", "MATMUL",
+RULE_OPCODES = {"COPY", "CAST_F32_F64", "CAST_F64_F32", "SUM", "SIGN", "DIV_BYCONST", "MATMUL",
                 "LOG_SOFTMAX", "MUL", "NEG", "SQRT", "POW_BYCONST", "FILL", "CLIP", "SELECT",
                 "REDUCE_MAX", "REDUCE_MIN", "GATHER", "SCATTER_ADD", "SUB", "EQUAL", "EXP",
                 "LN", "ADD", "MAXIMUM", "ABS", "LOG1P", "CONV2D", "CONV2D_GRAD_INPUT",

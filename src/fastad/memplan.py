@@ -6,6 +6,7 @@ arrays and large outputs in fresh arrays, so neither takes arena space; outputs 
 never reused.
 """
 ALIGN = 64
+ARENA_KINDS = frozenset(("temp", "output", "scalar", "const"))
 
 
 class Storage:
@@ -24,7 +25,7 @@ class Storage:
 
     @property
     def in_arena(self):
-        return self.kind in ("temp", "output", "scalar", "const")
+        return self.kind in ARENA_KINDS
 
 
 def plan_memory(storages, steps, groups=()):
@@ -42,8 +43,9 @@ def plan_memory(storages, steps, groups=()):
     later block still needs it."""
     last_use = {}
     for i, step in enumerate(steps):
-        for s in (*step.reads, step.out):
+        for s in step.reads:
             last_use[s] = i
+        last_use[step.out] = i
     for start, end, whole in groups:
         for step in steps[start:end]:
             for s in step.reads:
@@ -68,17 +70,21 @@ def plan_memory(storages, steps, groups=()):
         if s.kind in ("scalar", "const"):
             allocate(s)
     for i, step in enumerate(steps):
-        out = step.out
-        if out.in_arena and out.offset is None:
-            donor = next((s for s in step.inplace if s.kind == "temp" and last_use[s] == i
-                          and s.capacity >= out.nbytes and s.offset is not None), None)
-            if donor is not None:  # write over the dying input; it no longer owns the block
-                out.offset, out.capacity, donor.capacity = donor.offset, donor.capacity, 0
-        for s in (*step.reads, out):  # scratch buffers are read before anything writes them
-            if s.in_arena and s.offset is None:
+        out, reads = step.out, step.reads
+        if out.offset is None and out.kind in ARENA_KINDS:
+            for s in step.inplace:
+                if (s.kind == "temp" and last_use[s] == i and s.capacity >= out.nbytes
+                        and s.offset is not None):
+                    # write over the dying input; it no longer owns the block
+                    out.offset, out.capacity, s.capacity = s.offset, s.capacity, 0
+                    break
+        for s in reads:  # scratch buffers are read before anything writes them
+            if s.offset is None and s.kind in ARENA_KINDS:
                 allocate(s)
-        for s in {*step.reads, out}:
-            if s.kind == "temp" and last_use[s] == i and s.capacity:
+        if out.offset is None and out.kind in ARENA_KINDS:
+            allocate(out)
+        for s in (*reads, out):  # a storage met twice is freed once: its capacity is 0
+            if s.capacity and s.kind == "temp" and last_use[s] == i:
                 free.append([s.capacity, s.offset])
                 s.capacity = 0
     return top

@@ -32,7 +32,15 @@ def broadcast(op, node, shapes):
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise shape_error(op, node, shapes, "shapes do not broadcast") from None
+        pass
+    ndim = max(map(len, shapes))
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    dims = [{n for n in column if n != 1} for column in zip(*padded)]
+    if any(len(d) > 1 for d in dims):
+        raise shape_error(op, node, shapes, "shapes do not broadcast")
+    shape = tuple(d.pop() if d else 1 for d in dims)  # they do: numpy refused the size
+    raise shape_error(op, node, shapes, f"the broadcast shape {shape} has {math.prod(shape)} "
+                      "elements: its size overflows")
 
 
 def reduce_axes(op, node, shape, axis):
@@ -454,22 +462,38 @@ broadcast_to_op = BroadcastToOp(native="broadcast_to")
 sum_to_op = SumToOp(native="sum_to")
 
 
-class ReduceOp(Op):
-    """Sum or mean over `axis` (None: all axes), numpy style."""
-
-    def __init__(self, name, mean, native=None):
-        self.name, self.mean, self.native = name, mean, native
+class AxisOp(Op):
+    """A reduction over `axis` (None: all axes) of its input, numpy style: the reduced
+    axes are dropped, or kept as 1s with keepdims."""
 
     def __call__(self, A, axis=None, keepdims=False, reduction_indices=None, keep_dims=None):
         """reduction_indices and keep_dims: TensorFlow 1's names of axis and keepdims."""
         if reduction_indices is not None:
+            if axis is not None:
+                raise TypeError(f"{self.name}: give axis or reduction_indices, not both")
             axis = reduction_indices
         if keep_dims is not None:
+            if keepdims:
+                raise TypeError(f"{self.name}: give keepdims or keep_dims, not both")
             keepdims = keep_dims
         if isinstance(axis, list):
             axis = tuple(axis)
         return Node(self, [A], f"{self.name.capitalize()}({A})",
                     attrs={"axis": axis, "keepdims": bool(keepdims)})
+
+    def infer(self, node, shapes, dtypes):
+        shape = shapes[0]
+        axes = reduce_axes(self, node, shape, node.attrs["axis"])
+        if node.attrs["keepdims"]:
+            return tuple(1 if i in axes else n for i, n in enumerate(shape)), dtypes[0]
+        return tuple(n for i, n in enumerate(shape) if i not in axes), dtypes[0]
+
+
+class ReduceOp(AxisOp):
+    """Sum or mean over `axis`."""
+
+    def __init__(self, name, mean, native=None):
+        self.name, self.mean, self.native = name, mean, native
 
     def compute(self, node, vals):
         x = vals[0]
@@ -485,30 +509,17 @@ class ReduceOp(Op):
     def jvp(self, node, tangents):
         return self(tangents[0], axis=node.attrs["axis"], keepdims=node.attrs["keepdims"])
 
-    def infer(self, node, shapes, dtypes):
-        shape = shapes[0]
-        axes = reduce_axes(self, node, shape, node.attrs["axis"])
-        if node.attrs["keepdims"]:
-            return tuple(1 if i in axes else n for i, n in enumerate(shape)), dtypes[0]
-        return tuple(n for i, n in enumerate(shape) if i not in axes), dtypes[0]
-
 
 reduce_sum_op = ReduceOp("reduce_sum", mean=False, native="reduce")
 reduce_mean_op = ReduceOp("reduce_mean", mean=True, native="reduce")
 
 
-class ExtremeOp(Op):
-    """The largest (np.max) or smallest (np.min) element over `axis` (None: all axes);
-    nan wins.  The gradient is shared equally among tied extremes."""
+class ExtremeOp(AxisOp):
+    """The largest (np.max) or smallest (np.min) element over `axis`; nan wins.  The
+    gradient is shared equally among tied extremes."""
 
     def __init__(self, name, fn, native=None):
         self.name, self.fn, self.native = name, fn, native
-
-    def __call__(self, A, axis=None, keepdims=False):
-        if isinstance(axis, list):
-            axis = tuple(axis)
-        return Node(self, [A], f"{self.name.capitalize()}({A})",
-                    attrs={"axis": axis, "keepdims": bool(keepdims)})
 
     def compute(self, node, vals):
         x = vals[0]
@@ -536,7 +547,7 @@ class ExtremeOp(Op):
         if any(shape[a] == 0 for a in axes):
             raise shape_error(self, node, shapes, "the reduced axes are empty: no "
                                                   f"{self.name.split('_')[1]} there")
-        return reduce_sum_op.infer(node, shapes, dtypes)
+        return super().infer(node, shapes, dtypes)
 
 
 reduce_max_op = ExtremeOp("reduce_max", np.max, native="extreme")
@@ -551,15 +562,10 @@ def logsumexp(x, axis=None, keepdims=False):
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-class LogSumExpOp(Op):
-    """log(sum(exp(A))) over `axis` (None: all), stable for large |A|; its gradient is
-    the softmax over those axes."""
+class LogSumExpOp(AxisOp):
+    """log(sum(exp(A))) over `axis`, stable for large |A|; its gradient is the softmax
+    over those axes."""
     name = "logsumexp"
-
-    def __call__(self, A, axis=None, keepdims=False):
-        if isinstance(axis, list):
-            axis = tuple(axis)
-        return Node(self, [A], f"LogSumExp({A})", attrs={"axis": axis, "keepdims": bool(keepdims)})
 
     def compute(self, node, vals):
         x = vals[0]
@@ -576,9 +582,6 @@ class LogSumExpOp(Op):
     def jvp(self, node, tangents):
         return reduce_sum_op(tangents[0] * self.softmax(node), axis=node.attrs["axis"],
                              keepdims=node.attrs["keepdims"])
-
-    def infer(self, node, shapes, dtypes):
-        return reduce_sum_op.infer(node, shapes, dtypes)
 
 
 logsumexp_op = LogSumExpOp(native="logsumexp")
@@ -854,28 +857,37 @@ class UntransposeOp(ShapedOp):
 untranspose_op = UntransposeOp(native="untranspose")
 
 
-def index_key(key):
-    """A __getitem__ key as a tuple; lists and arrays of integers become int64 arrays."""
+def index_key(key, of):
+    """A __getitem__ key of node `of` as a tuple; lists and arrays of integers become
+    int64 arrays."""
     key = key if isinstance(key, tuple) else (key,)
+    where = f"getitem of node '{of.name}'"
     out = []
     for k in key:
-        if isinstance(k, (list, np.ndarray)) and not isinstance(k, np.ndarray) or \
-                isinstance(k, np.ndarray):
+        if isinstance(k, (list, np.ndarray)):
             arr = np.asarray(k)
             if arr.dtype.kind not in "iu":
-                raise TypeError(f"fastad indexing takes integer arrays, not {arr.dtype}")
+                raise TypeError(f"{where}: fastad indexing takes integer arrays, not {arr.dtype} "
+                                f"(boolean masks: use where_op)")
             out.append(arr.astype(np.int64))
-        elif k is None or k is Ellipsis or isinstance(k, slice):
+        elif k is None or k is Ellipsis:
+            out.append(k)
+        elif isinstance(k, slice):
+            if not all(v is None or isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in (k.start, k.stop, k.step)):
+                raise TypeError(f"{where}: slice {k} has a bound or step that is not an integer")
+            if k.step == 0:
+                raise ValueError(f"{where}: slice {k} has step 0")
             out.append(k)
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
             out.append(int(k))
         else:
-            raise TypeError(f"fastad indexing takes ints, slices, None, ... and one integer "
-                            f"array, not {type(k).__name__}")
+            raise TypeError(f"{where}: fastad indexing takes ints, slices, None, ... and one "
+                            f"integer array, not {type(k).__name__}")
     if sum(isinstance(k, np.ndarray) for k in out) > 1:
-        raise TypeError("fastad indexing takes one integer array at most")
+        raise TypeError(f"{where}: fastad indexing takes one integer array at most")
     if sum(k is Ellipsis for k in out) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
+        raise IndexError(f"{where}: an index can only have a single ellipsis ('...')")
     return tuple(out)
 
 
@@ -945,7 +957,7 @@ class GetItemOp(Op):
     name = "getitem"
 
     def __call__(self, A, key):
-        key = index_key(key)
+        key = index_key(key, A)
         return Node(self, [A], f"{A}[{_key_text(key)}]", attrs={"key": key})
 
     def compute(self, node, vals):
@@ -1323,7 +1335,7 @@ class PoolOp(Op):
         rest = list(args[len(inputs):])
         kernel = rest.pop(0) if rest and kernel is None else kernel
         stride = rest.pop(0) if rest and stride is None else stride
-        if kernel is None or rest:
+        if kernel is None or rest or len(inputs) != (1 if self.role in ("max", "avg") else 2):
             raise TypeError(f"{self.name}: takes the input node(s), a kernel and a stride")
         stride = kernel if stride is None else stride
         node = Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})",
@@ -1410,6 +1422,10 @@ class LastAxisOp(Op):
         self.native, self.reduces = native, reduces
 
     def __call__(self, *inputs):
+        arity = (len(self.jvp_terms),) if self.jvp_terms else (1, 2)  # a tangent rule each
+        if len(inputs) not in arity:
+            raise TypeError(f"{self.name}_op takes {' or '.join(map(str, arity))} input "
+                            f"node(s), not {len(inputs)}")
         return Node(self, inputs, f"{self.name.capitalize()}({','.join(map(str, inputs))})")
 
     def compute(self, node, vals):

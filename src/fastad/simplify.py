@@ -84,10 +84,12 @@ class Simplifier:
         op = node.op
         if not op.builtin:  # a user op may be impure: never merged, folded or skipped
             return
-        ins = [self.resolve(i) for i in node.inputs]
+        same = self.same
+        ins = [self.resolve(i) if i in same else i for i in node.inputs]
         if self.fold(node, ins) or self.identity(node, ins) or self.by_constant(node, ins):
             return
-        key = (op, tuple(ins), node.const_attr, tuple(sorted(node.attrs.items(), key=str)))
+        attrs = tuple(sorted(node.attrs.items(), key=str)) if node.attrs else ()
+        key = (op, tuple(ins), node.const_attr, attrs)
         try:
             first = self.seen.setdefault(key, node)
         except TypeError:  # an unhashable attribute: leave the node alone
@@ -105,10 +107,12 @@ class Simplifier:
         if isinstance(op, FillLikeOp):
             self.const[node] = op.fill_value(node)
             return True
-        lends_shape = isinstance(op, ShapedOp)
-        deciding = ins[:1] if lends_shape else ins
-        if not deciding or not all(i in self.const for i in deciding):
+        const = self.const
+        if not ins or ins[0] not in const:  # the first input decides for every op
             return False
+        for i in ins[:1] if isinstance(op, ShapedOp) else ins:
+            if i not in const:
+                return False
         if any(math.prod(self.specs[n][0]) > FOLD_LIMIT for n in (node, *ins)):
             return False
         vals = []
@@ -163,10 +167,11 @@ class Simplifier:
         return False
 
     def live(self, steps, eval_nodes):
-        live = {self.resolve(n) for n in eval_nodes}
+        live, same = {self.resolve(n) for n in eval_nodes}, self.same
         for node in reversed(steps):
             if node in live and node not in self.const:
-                live.update(self.resolve(i) for i in node.inputs)
+                for i in node.inputs:
+                    live.add(self.resolve(i) if i in same else i)
         return live
 
 

@@ -7,18 +7,22 @@ buffers the Trainer owns.  `step` runs it once; `fit` runs whole epochs in the k
 released, and comes back to Python only between chunks of steps: for the progress bar,
 Ctrl-C and callbacks.
 """
+import _signal  # signal.signal without its enum conversion (once per step)
+import contextlib
 import math
+import signal
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import optim, vm
-from .executor import Executor
+from . import optim, parallel, vm
+from .executor import PICKLE_FORMAT, Executor, unpickled
 from .graph import PlaceholderOp, Variable, find_topo_sort
 from .reverse import gradients
-from .schedule import Schedule, as_feed
+from .schedule import Schedule, as_feed, packed
 
 CHUNK_S = 0.05  # a fit comes back to Python about this often (progress, Ctrl-C)
 
@@ -27,11 +31,13 @@ CHUNK_S = 0.05  # a fit comes back to Python about this often (progress, Ctrl-C)
 class History:
     """What a fit did: `losses` per step (float64), `epoch_means` per epoch, and the
     steps of each epoch; `interrupted` when Ctrl-C stopped it (the history then ends
-    at the last step that ran)."""
+    at the last step that ran); `workers_lost`, in a fit on a Dask cluster, (step,
+    worker address) for each worker lost (the step ran again, with the same result)."""
     losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     epoch_means: np.ndarray = field(default_factory=lambda: np.zeros(0))
     steps_per_epoch: list = field(default_factory=list)
     interrupted: bool = False
+    workers_lost: list = field(default_factory=list)
 
 
 def plot_history(history, path, title="training loss"):
@@ -85,7 +91,9 @@ class Trainer:
     `trainer.params[w]` reads one (a copy).  The other placeholders of the loss are the
     data, fed by `step(feed_dict)` or `fit(data, ...)`.  backend "python" runs the same
     steps on the reference VM.  A Trainer is used by one thread at a time (another
-    thread gets a RuntimeError, not a race).
+    thread gets a RuntimeError, not a race).  It pickles (also with cloudpickle) with
+    its graph, parameters, optimizer state, step count and history, and an unpickled
+    one trains on as the original would, bit for bit.
     """
 
     def __init__(self, loss, params, optimizer, backend="native", threads=None):
@@ -108,13 +116,45 @@ class Trainer:
             raise ValueError("params: give at least one parameter to train")
         self.params = ParameterView({p: self._values[p] for p in params})
         self._build()
-        self._lock = threading.Lock()
-        self._executor = Executor([loss, *(v for _, v in self._assign)], backend=backend,
-                                  threads=threads) if backend == "python" else None
         self._threads = threads
+        self.history = History()
+        self._start()
+
+    def _start(self):
+        """What a Trainer makes for itself, and does not pickle: its lock and what runs."""
+        self._lock = threading.Lock()
+        self._owner = None  # the thread holding the lock
+        self._executor = Executor([self.loss, *(v for _, v in self._assign)], backend="python",
+                                  threads=self._threads) if self.backend == "python" else None
         self._plans = {}  # data signature -> native plan
         self._loops = {}  # (plan, per sample, gathered) -> NativeLoop
-        self.history = History()
+        self._parallel = None  # fastad.parallel's steps, once fit has used workers
+        self._workers = None   # while a fit splits its steps across workers: how many
+
+    # -- pickling --------------------------------------------------------------------
+
+    # what a pickled Trainer holds: the graphs, every buffer, the step count and history
+    _PICKLED = ("loss", "optimizer", "backend", "t", "_values", "_lr", "_grads", "_assign",
+                "data_nodes", "_threads", "history")
+
+    def __getstate__(self):
+        """Between fits, or from a callback of this thread's fit (at an epoch's end):
+        never while another thread trains it."""
+        if self._lock.acquire(blocking=False):
+            self._lock.release()
+        elif self._owner != threading.get_ident():
+            raise RuntimeError("this Trainer is training in another thread; pickle it "
+                               "between fits or from a callback")
+        state = {name: getattr(self, name) for name in self._PICKLED}
+        return {"format": PICKLE_FORMAT, "params": list(self.params), **state}
+
+    def __setstate__(self, state):
+        state = dict(unpickled(state, "Trainer"))
+        params = state.pop("params")
+        state.pop("format")
+        self.__dict__.update(state)
+        self.params = ParameterView({p: self._values[p] for p in params})
+        self._start()
 
     # -- the step program ------------------------------------------------------------
 
@@ -122,6 +162,7 @@ class Trainer:
         """The update nodes and what they are written to (self._assign)."""
         opt, params = self.optimizer, list(self.params)
         grads = gradients(self.loss, params)
+        self._grads = dict(zip(params, grads))  # fed by a split step's update (parallel, Dask)
         constant = isinstance(opt.schedule, optim.Constant)
         self._lr = {}      # dtype -> the learning rate's 0-d Variable (a varying schedule)
         shared = {}        # dtype -> {name: node of this step's value}
@@ -178,6 +219,11 @@ class Trainer:
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this Trainer is in use by another thread; a Trainer is used "
                                "by one thread at a time")
+        self._owner = threading.get_ident()
+
+    def _release(self):
+        self._owner = None
+        self._lock.release()
 
     # -- one step --------------------------------------------------------------------
 
@@ -185,27 +231,42 @@ class Trainer:
         """One step (loss, gradients, update) on these data; returns the loss."""
         self._acquire()
         try:
-            data = self._data(feed_dict, "step")
-            loss = self._run_step(data)
-            self.t += 1
-            return loss
+            losses = []
+            self._run_step(self._data(feed_dict, "step"), losses)
+            return losses[0]
         finally:
-            self._lock.release()
+            self._release()
 
-    def _run_step(self, data):
+    def _run_step(self, data, losses):
+        """One step on these data; appends its loss to `losses`.  The new parameters and
+        optimizer state, self.t and the loss are all written or none: a Ctrl-C while
+        they are is held back until they are (the native program ends by writing them,
+        so it runs whole)."""
+        if self._workers:  # the batch split across threads (fastad.parallel)
+            loss, grads = self._parallel.gradients(self, data, self._workers)
+            with _holding_ctrl_c():
+                self._parallel.update(self, grads)
+                self.t += 1
+                losses.append(loss)
+            return
         lr = {node: rates[0] for node, rates in self._lr_values(self.t + 1, 1).items()}
         feed = {**self._values, **lr, **data}
         if self.backend == "python":
-            loss, *new = self._executor.run(feed)
-            for (node, _), value in zip(self._assign, new):
-                np.copyto(self._values[node], value, casting="unsafe")
-            return float(loss.reshape(-1)[0])
+            loss, *new = self._executor.run(feed)  # a Ctrl-C here changes nothing
+            with _holding_ctrl_c():
+                for (node, _), value in zip(self._assign, new):
+                    np.copyto(self._values[node], value, casting="unsafe")
+                self.t += 1
+                losses.append(float(loss.reshape(-1)[0]))
+            return
         plan = self._plan(data)
-        out = plan.run(feed, vm.DEFAULT_OPTIONS if self._threads is None else self._options)
-        if out is None:  # a feed's layout differs from the plan's: run converted copies
-            out = plan.run({**feed, **{n: np.ascontiguousarray(v) for n, v in data.items()}},
-                           self._options_now())
-        return float(out[0].reshape(-1)[0])
+        with _holding_ctrl_c():
+            out = plan.run(feed, self._options_now())
+            if out is None:  # a feed's layout differs from the plan's: run converted copies
+                out = plan.run({**feed, **{n: packed(v) for n, v in data.items()}},
+                               self._options_now())
+            self.t += 1
+            losses.append(float(out[0].reshape(-1)[0]))
 
     def _options_now(self):
         return vm.DEFAULT_OPTIONS if self._threads is None else self._options
@@ -236,7 +297,7 @@ class Trainer:
     # -- whole epochs ----------------------------------------------------------------
 
     def fit(self, data, epochs=1, batch_size=None, shuffle=False, seed=None, drop_last=False,
-            callbacks=(), progress=None):
+            callbacks=(), progress=None, workers=None, client=None):
         """Trains for `epochs` passes over `data` ({placeholder: array}, the first axis
         the samples).  batch_size None: one sample a step, fed without a batch axis (the
         seed's loop); an int B: steps of B samples (a last partial batch runs too, with a
@@ -244,15 +305,36 @@ class Trainer:
         per epoch, drawn from `seed`.  callbacks: functions called as f(epoch, history)
         after each epoch.  progress: a tqdm bar per epoch (None: when tqdm is installed).
         Returns the History (also `trainer.history`); Ctrl-C stops at a step boundary
-        with consistent parameters and raises KeyboardInterrupt."""
+        with consistent parameters and raises KeyboardInterrupt.  workers N > 1: each
+        batch's rows split across N threads (fastad.parallel: the loss must be a mean or
+        sum over the rows).  client: a dask.distributed.Client; the steps' batches are
+        split over its workers (fastad.distributed.fit).  Both need batch_size."""
         self._acquire()
         try:
+            if client is not None and workers not in (None, 1):
+                raise ValueError("fit: give workers (threads here) or client (a Dask "
+                                 "cluster), not both")
+            if client is not None:
+                from .distributed import fit as fit_on
+                self.history = History()
+                return fit_on(self, data, client, self.history, epochs, batch_size, shuffle,
+                              seed, drop_last, callbacks, progress)
             arrays = self._data(data, "fit")
             n = self._samples(arrays)
             if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
                 raise ValueError(f"fit: batch_size must be None or a positive integer, not {batch_size!r}")
             if int(epochs) != epochs or epochs < 0:
                 raise ValueError(f"fit: epochs must be a non-negative integer, not {epochs!r}")
+            if workers is not None and (int(workers) != workers or workers < 1):
+                raise ValueError(f"fit: workers must be None or a positive integer, not {workers!r}")
+            if workers is not None and workers > 1:
+                if batch_size is None:
+                    raise ValueError("fit: workers split a batch's rows; give batch_size (the "
+                                     "number of samples, for full-batch steps)")
+                if self._parallel is None:
+                    self._parallel = parallel.TrainerSteps(self)
+                self._workers = int(workers)
+                arrays = {k: packed(v) for k, v in arrays.items()}
             rng = np.random.default_rng(seed) if shuffle else None
             self.history = history = History()
             chunks, means = [], []
@@ -294,7 +376,8 @@ class Trainer:
                 history.epoch_means = np.array(means)
             return history
         finally:
-            self._lock.release()
+            self._workers = None
+            self._release()
 
     def _samples(self, arrays):
         lengths = {n.name: (v.shape[0] if v.ndim else None) for n, v in arrays.items()}
@@ -317,7 +400,10 @@ class Trainer:
 
     def _loop(self, arrays, batch, shuffled):
         """What runs an epoch's full steps: the kernel's loop (a NativeLoop, kept for the
-        next fit), or a PythonLoop (the python backend, or a program with Python steps)."""
+        next fit), or a PythonLoop (the python backend, a program with Python steps, or
+        steps split across workers)."""
+        if self._workers:
+            return PythonLoop(self)
         first = {k: (v[0] if batch is None else v[:batch]) for k, v in arrays.items()}
         plan = self._plan(first) if self.backend == "native" else None
         if plan is None or plan.segments is not None:
@@ -340,9 +426,13 @@ class Trainer:
                 losses.append(loop.run(arrays, batch, order, full, bar))
             if partial and not self.history.interrupted:
                 rows = (order[-partial:] if order is not None else np.arange(n - partial, n))
-                losses.append(np.array([self._run_step({k: v[rows] for k, v in arrays.items()})]))
-                self.t += 1
-                bar.update(1)
+                last = []
+                try:
+                    self._run_step({k: v[rows] for k, v in arrays.items()}, last)
+                    bar.update(1)
+                except KeyboardInterrupt:  # as the loops: stop here, keep what was done
+                    self.history.interrupted = True
+                losses.append(np.array(last))
         finally:
             bar.close()
         return np.concatenate(losses) if losses else np.zeros(0)
@@ -356,20 +446,45 @@ class PythonLoop:
         self.trainer = trainer
 
     def run(self, arrays, batch, order, steps, bar, epoch_steps=0):
-        trainer, out = self.trainer, np.empty(steps)
-        for k in range(steps):
-            rows = _rows(k, batch, order)
-            out[k] = trainer._run_step({name: v[rows] for name, v in arrays.items()})
-            trainer.t += 1
-            bar.update(1)
-        return out
+        """The losses of `steps` steps; Ctrl-C stops it at a step boundary
+        (history.interrupted), as in the kernel's loop."""
+        trainer, losses = self.trainer, []
+        try:
+            for k in range(steps):
+                rows = _rows(k, batch, order)
+                trainer._run_step({name: v[rows] for name, v in arrays.items()}, losses)
+                bar.update(1)
+        except KeyboardInterrupt:
+            trainer.history.interrupted = True
+        return np.array(losses, dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _holding_ctrl_c():
+    """The block runs with Ctrl-C held back: a SIGINT meanwhile is delivered, to the
+    handler there was, when it ends.  Only the main thread gets SIGINT; elsewhere, or
+    when the handler is not Python's, this does nothing."""
+    held = []
+    previous = (_signal.getsignal(signal.SIGINT)
+                if threading.current_thread() is threading.main_thread() else None)
+    if previous is None:
+        yield
+        return
+    _signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        _signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _rows(k, batch, order):
     if batch is None:
         return order[k] if order is not None else k
-    idx = np.arange(k * batch, (k + 1) * batch)
-    return order[idx] if order is not None else idx
+    if order is None:
+        return slice(k * batch, (k + 1) * batch)  # a view of the batch, not a copy
+    return order[k * batch:(k + 1) * batch]
 
 
 def _wants_bar(progress):
@@ -418,7 +533,7 @@ class NativeLoop:
 
     def __init__(self, trainer, plan, batch, shuffled, first):
         lib, ffi = vm.lib, vm.ffi
-        self.trainer, self.plan = trainer, plan
+        self.trainer, self.plan = weakref.proxy(trainer), plan  # the trainer keeps this loop
         self.batch, self.shuffled = batch, shuffled
         self.ws = vm.Workspace(plan)  # this loop's own, for good
         lr_tables = trainer._lr_values(trainer.t + 1, 1)
@@ -428,7 +543,7 @@ class NativeLoop:
             if batch is not None and shuffled:
                 feeds[node] = self.batches[node] = np.empty_like(value)
             else:
-                feeds[node] = value if np.ndim(value) == 0 else np.ascontiguousarray(value)
+                feeds[node] = value if np.ndim(value) == 0 else packed(value)
         if not self.ws.bind(feeds, plan.feed_specs):
             raise RuntimeError("fastad internal error: a training step's feeds don't fit its plan")
         specs = {node: (slot, dtype) for node, _, dtype, slot in plan.feed_specs}
@@ -460,7 +575,7 @@ class NativeLoop:
     def use(self, arrays):
         """Points the streams at this fit's data (kept alive until the next)."""
         ffi = vm.ffi
-        self.arrays = {node: np.ascontiguousarray(arrays[node]) for node in self.data_nodes}
+        self.arrays = {node: packed(arrays[node]) for node in self.data_nodes}
         for s, node in zip(self.streams, self.data_nodes):
             arr = self.arrays[node]
             s.stride = s.bytes = arr.strides[0]

@@ -1,8 +1,8 @@
 """The native VM: runs lowered programs in the C kernel (fastad._kernel, built by cffi).
 
 A `Plan` is one lowered program, cached per schedule and feed signature (shapes and
-dtypes).  A run binds the feeds, makes one C call (which releases the GIL) and copies
-the outputs out.
+dtypes) in a bounded LRU cache (fastad.cache).  A run binds the feeds, makes one C call
+(which releases the GIL) and copies the outputs out.
 
 Threads: an Executor may be used by several threads at once.  Plans are immutable
 once built; the mutable memory (arena and slot table) lives in a `Workspace`, and each
@@ -10,20 +10,24 @@ run takes a workspace of its own from the plan's pool (list pop/append are atomi
 creating one when all are busy.
 """
 import _signal  # signal.getsignal without its enum conversion (a hot path)
+import contextlib
 import ctypes
+import gc
 import math
 import os
 import signal
+import sys
 import threading
 import time
 
 import numpy as np
 import scipy_openblas32
 
+from .cache import DEFAULT_LIMITS, LRUCache
 from .lowering import Instr, Lowering
-from .memplan import ALIGN
+from .memplan import ALIGN, ARENA_KINDS
 from .profile import profile
-from .schedule import Schedule, as_feed
+from .schedule import Schedule, as_feed, check_result
 
 # Our OpenBLAS must be loaded before the kernel that links it (editable installs have
 # no rpath to it).
@@ -85,11 +89,11 @@ def catches_ctrl_c():
 
 
 class NativeVM:
-    def __init__(self, schedules, threads=None, simplified=True):
+    def __init__(self, schedules, threads=None, simplified=True, limits=DEFAULT_LIMITS):
         self.schedules = schedules
         self.simplified = simplified
         self.graph = schedules.nodes
-        self.plans = {}   # (schedule, feed signature) -> Plan
+        self.plans = LRUCache(limits, Plan.held_bytes)  # (schedule, feed signature) -> Plan
         self.last = None  # the plan of the previous run: tried first
         self.options = DEFAULT_OPTIONS if threads is None else RunOptions(threads)
 
@@ -135,7 +139,7 @@ class NativeVM:
         if plan is None:
             specs = sched.infer(signature)
             plan = Plan(sched, specs, sched.eval_nodes, self.simplified)
-            self.plans[(sched, signature)] = plan
+            self.plans.put((sched, signature), plan)
         self.last = plan
         out = plan.run(vals, self.options)
         if out is None:  # converted feeds always fit their own plan
@@ -147,6 +151,10 @@ class Plan:
     """One lowered, validated program and what a run needs to bind and unpack it."""
 
     def __init__(self, sched, specs, eval_nodes, simplified=True, assign=()):
+        with gc_paused():
+            self.build(sched, specs, eval_nodes, simplified, assign)
+
+    def build(self, sched, specs, eval_nodes, simplified, assign):
         low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
                        lib.fa_block, evaluate_one if simplified else None, assign)
         self.rewrites = low.simple  # what simplification did
@@ -156,7 +164,7 @@ class Plan:
         self.fed = frozenset(sched.feeds)
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
-        self.arena_storages = [s for s in low.storages if s.in_arena]
+        self.arena_storages = [s for s in low.storages if s.kind in ARENA_KINDS]
         self.constants = low.constants
         self.instrs = [s for s in low.steps if isinstance(s, Instr)]
         self.prog = self.assemble(self.instrs, self.slot_bytes)
@@ -175,6 +183,14 @@ class Plan:
         self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
         self.long = sum(work(ins) for ins in self.instrs) >= LONG_RUN
         self.pool = []
+        self.workspaces = 0  # made so far (each has an arena)
+
+    def held_bytes(self):
+        """The memory this plan holds, roughly: its arenas (one at least), the program
+        and slot tables, and the Python objects describing the program."""
+        return ((self.arena_bytes + ALIGN) * max(1, self.workspaces)
+                + len(self.instrs) * (ffi.sizeof("fa_instr") + PY_BYTES_PER_STEP)
+                + len(self.slot_bytes) * 8 * (1 + max(1, self.workspaces)))
 
     def disassemble(self):
         """The program as text: one line per instruction or Python step."""
@@ -275,13 +291,14 @@ class Plan:
         fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
         for value, arr in zip(self.fresh, fresh):
             slots[value.storage.index] = ffi.from_buffer(arr)
+        by_slot = {value.storage.index: arr for value, arr in zip(self.fresh, fresh)}
         try:
             for start, end, step in self.segments or [(0, len(self.instrs), None)]:
                 if end > start:
                     self.execute(start, end, slots, options, ns)
                 if step is not None:
                     t0 = time.perf_counter_ns()
-                    run_python_step(step, slots)
+                    run_python_step(step, ws, by_slot)
                     if step_ns is not None:
                         step_ns[step] = step_ns.get(step, 0) + time.perf_counter_ns() - t0
         finally:  # the caller owns those arrays now: leave no pointer into them behind
@@ -295,6 +312,20 @@ class Plan:
         return out
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Lowering makes a few small objects per node, which live as long as the plan: the
+    cyclic GC's passes over them and the graph (it starts one every 700 objects) would
+    cost about as much as lowering a long chain itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def evaluate_one(node, vals):
     """`node` computed natively for its inputs' values (arrays): how simplification
     folds constants."""
@@ -306,50 +337,65 @@ def evaluate_one(node, vals):
 
 
 def work(ins):
-    """Elements an instruction processes (matmul: m*n*k / 8), to tell long runs."""
+    """Elements an instruction processes (matmul: m*n*k / 8 per matrix), to tell long
+    runs."""
     f = ins.fields
+    if "k" in f and "trans_a" in f:
+        return math.prod(f.get("shape", ())) * f["m"] * f["n"] * f["k"] // 8
     if "shape" in f:
         return math.prod(f["shape"])
-    if "k" in f:
-        return f["m"] * f["n"] * f["k"] // 8
     return f.get("n", 0) * f.get("m", 1)
 
+
+# Python objects of a plan per instruction, roughly (Instr, Storage, fields; measured
+# at ~650 bytes): the plan cache's byte count includes them
+PY_BYTES_PER_STEP = 1024
 
 # Python types whose values a 0-d feed slot of each dtype takes as they are
 _SCALAR_TYPES = {np.dtype(np.float64): (float, np.float64), np.dtype(np.float32): (np.float32,)}
 
 
-def array_at(slots, value):
-    """A numpy view of `value` in its slot."""
-    buf = ffi.buffer(slots[value.storage.index], value.storage.nbytes)
-    return np.frombuffer(buf, value.dtype).reshape(value.shape)
+def _data_field_offset():
+    """Where numpy's PyArrayObject keeps its data pointer (right after the object header,
+    numpy's public struct layout), checked on a probe array; None when it can't be read
+    so (not CPython): then a bound feed's slot is re-pointed on every run."""
+    if sys.implementation.name != "cpython":
+        return None
+    probe = np.empty(3)
+    offset = object.__basicsize__
+    return offset if ffi.cast("intptr_t *", id(probe) + offset)[0] == probe.ctypes.data else None
 
 
-def run_python_step(step, slots):
+DATA_OFFSET = _data_field_offset()
+UNREADABLE = ffi.new("intptr_t[1]")  # stands in for the field then
+
+
+def run_python_step(step, ws, fresh):
+    """A user op's `compute` on read-only arrays that keep their memory alive (a view of
+    the arena, a fed array or a fresh output), its result checked and stored."""
     node = step.node
-    inputs = []
-    for value in step.inputs:
-        arr = array_at(slots, value)
-        arr.flags.writeable = False
-        inputs.append(arr)
+    inputs = [ws.pinned(value, fresh) for value in step.inputs]
     with np.errstate(all="ignore"):
         result = as_feed(node, node.op.compute(node, inputs))
     out = step.value
-    if result.shape != out.shape:
-        raise ValueError(f"{node.op.name} node '{node.name}': compute returned shape "
-                         f"{result.shape}, but its inputs {[v.shape for v in step.inputs]} "
-                         f"give {out.shape}")
-    array_at(slots, out)[...] = result
+    check_result(node, result, out.shape, [v.shape for v in step.inputs])
+    ws.array_of(out, fresh)[...] = result
 
 
 class Workspace:
     """The mutable memory of one run: the arena, the slot table and output views."""
 
     def __init__(self, plan):
-        self.bound = [None] * len(plan.feed_specs)  # the feed objects the slots point into
+        plan.workspaces += 1
+        n = len(plan.feed_specs)
+        self.bound = [None] * n  # the feed objects the slots point into
+        self.bound_data = [None] * n  # intptr_t * to each one's data pointer (DATA_OFFSET)
+        self.bound_ptr = [None] * n  # and its data pointer and strides when it was bound
+        self.bound_strides = [None] * n
+        self.feed_of_slot = {slot: i for i, (_, _, _, slot) in enumerate(plan.feed_specs)}
         self.arena = np.empty(plan.arena_bytes + ALIGN, np.uint8)
         base = ffi.cast("char *", ffi.from_buffer(self.arena))
-        pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
+        self.pad = pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
         self.slots = ffi.new("char *[]", max(1, len(plan.slot_bytes)))
         for s in plan.arena_storages:
             self.slots[s.index] = base + pad + s.offset
@@ -366,13 +412,30 @@ class Workspace:
         at = pad + value.storage.offset
         return self.arena[at:at + value.storage.nbytes].view(value.dtype).reshape(value.shape)
 
+    def array_of(self, value, fresh):
+        """`value` as an array whose base owns its memory: the arena, the fed array its
+        slot points into, or (`fresh`: {slot: array}) this run's new output array."""
+        st = value.storage
+        if st.in_arena:
+            return self.view(value, self.pad)
+        owner = fresh[st.index] if st.kind == "fresh" else self.bound[self.feed_of_slot[st.index]]
+        return owner.reshape(-1).view(np.uint8).view(value.dtype).reshape(value.shape)
+
+    def pinned(self, value, fresh):
+        """`value` for a user op's `compute`: read-only, and keeping its memory alive
+        (the memory of a temporary is reused by the next run: copy what you keep)."""
+        arr = self.array_of(value, fresh)
+        arr.flags.writeable = False
+        return arr
+
     def bind(self, feed_dict, feed_specs):
         """Puts the feeds in place; False when a feed is missing or its shape, dtype or
         layout differs from the plan's.  A 0-d feed's value is stored in the arena
         (cheaper than any pointer); an array's slot is pointed at its data, and left as
-        it is when it still points into the same (live, referenced) object: that skips
-        `from_buffer`, the dearest step of a small run."""
+        it is when it is the same (live, referenced) object with the same data pointer
+        and strides as then: that skips `from_buffer`, the dearest step of a small run."""
         slots, bound, scalar_ptrs = self.slots, self.bound, self.scalar_ptrs
+        bound_data, bound_ptr, bound_strides = self.bound_data, self.bound_ptr, self.bound_strides
         try:
             for i, (node, shape, dtype, slot) in enumerate(feed_specs):
                 v = feed_dict[node]
@@ -388,11 +451,17 @@ class Workspace:
                     # `is` first: a dtype equal but not identical carries metadata
                     if (v.dtype is not dtype and v.dtype != dtype) or v.shape != shape:
                         return False
-                    if v is not bound[i]:
+                    if (v is not bound[i] or bound_data[i][0] != bound_ptr[i]
+                            or v.strides != bound_strides[i]):
                         if not v.flags.aligned:
                             return False
                         slots[slot] = ffi.from_buffer(v)  # ValueError when not contiguous
-                        bound[i] = v
+                        bound[i], bound_strides[i] = v, v.strides
+                        if DATA_OFFSET is None:  # unreadable: bound anew every run
+                            bound_data[i], bound_ptr[i] = UNREADABLE, None
+                        else:
+                            bound_data[i] = ffi.cast("intptr_t *", id(v) + DATA_OFFSET)
+                            bound_ptr[i] = bound_data[i][0]
                 else:
                     return False
         except (KeyError, ValueError):  # another feed set, or a non-contiguous array
