@@ -363,7 +363,9 @@ static void SFX(matmul_stack)(const fa_instr *ins, const T *a, const T *b, T *o)
 }
 
 /* ---- convolution: im2col and gemm.  cols(C*KH*KW, N*OH*OW): row (c, i, j), column
- * (n, oh, ow) holds x[n, c, oh*s + i - p, ow*s + j - p] (0 outside) ---- */
+ * (n, oh, ow) holds x[n, c, oh*s + i - p, ow*s + j - p] (0 outside).  Row (c, i, j)
+ * is a block of Q = OH*OW entries per image: the part of the (n, c) plane that kernel
+ * offset (i, j) sees, with zeros where it falls in the padding. ---- */
 typedef struct {
     int64_t n, c, h, w, o, kh, kw, s, p, oh, ow;
 } SFX(geometry);
@@ -377,49 +379,148 @@ static SFX(geometry) SFX(conv_geometry)(const fa_instr *ins)
     return G;
 }
 
-static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols)
+/* What kernel offset (i, j) sees: the outputs whose input row oh*s + dy and column
+ * ow*s + dx fall inside the image are those with oh in [oh0, oh1), ow in [ow0, ow1).
+ * `shifted` (stride 1, OW == W): output d = oh*W + ow reads input d + shift of its
+ * plane, so that a block is one masked copy. */
+typedef struct {
+    int64_t dy, dx, oh0, oh1, ow0, ow1, shift;
+    int shifted;
+} SFX(window);
+
+/* [first, end) of the o in [0, count) with 0 <= o*s + off < len (first == end if none) */
+static void SFX(valid_span)(int64_t off, int64_t s, int64_t len, int64_t count, int64_t *first,
+                            int64_t *end)
 {
-    const int64_t np = g->n * g->oh * g->ow;
-    for (int64_t c = 0; c < g->c; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
-                for (int64_t n = 0; n < g->n; n++)
-                    for (int64_t oh = 0; oh < g->oh; oh++) {
-                        const int64_t y = oh * g->s + i - g->p;
-                        T *dst = row + (n * g->oh + oh) * g->ow;
-                        const T *src = x + ((n * g->c + c) * g->h + y) * g->w;
-                        for (int64_t ow = 0; ow < g->ow; ow++) {
-                            const int64_t xx = ow * g->s + j - g->p;
-                            dst[ow] = y >= 0 && y < g->h && xx >= 0 && xx < g->w ? src[xx] : 0;
-                        }
-                    }
-            }
+    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s, hi = len - off <= 0 ? 0 : (len - off + s - 1) / s;
+    lo = lo < count ? lo : count;
+    hi = hi < count ? hi : count;
+    *first = lo;
+    *end = hi > lo ? hi : lo;
 }
 
-/* x (zeroed here) += cols put back where im2col took them */
-static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x)
+static SFX(window) SFX(window_of)(const SFX(geometry) *g, int64_t i, int64_t j)
 {
-    const int64_t np = g->n * g->oh * g->ow;
-    memset(x, 0, (size_t)(g->n * g->c * g->h * g->w) * sizeof(T));
-    for (int64_t c = 0; c < g->c; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                const T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
-                for (int64_t n = 0; n < g->n; n++)
-                    for (int64_t oh = 0; oh < g->oh; oh++) {
-                        const int64_t y = oh * g->s + i - g->p;
-                        if (y < 0 || y >= g->h)
-                            continue;
-                        const T *src = row + (n * g->oh + oh) * g->ow;
-                        T *dst = x + ((n * g->c + c) * g->h + y) * g->w;
-                        for (int64_t ow = 0; ow < g->ow; ow++) {
-                            const int64_t xx = ow * g->s + j - g->p;
-                            if (xx >= 0 && xx < g->w)
-                                dst[xx] += src[ow];
-                        }
-                    }
+    SFX(window) r = {.dy = i - g->p, .dx = j - g->p};
+    SFX(valid_span)(r.dy, g->s, g->h, g->oh, &r.oh0, &r.oh1);
+    SFX(valid_span)(r.dx, g->s, g->w, g->ow, &r.ow0, &r.ow1);
+    r.shifted = g->s == 1 && g->ow == g->w;
+    r.shift = r.dy * g->w + r.dx;
+    return r;
+}
+
+/* mask (Q entries): 1 where window r sees the image, 0 in the padding */
+static void SFX(window_mask)(const SFX(geometry) *g, const SFX(window) *r, T *mask)
+{
+    for (int64_t oh = 0; oh < g->oh; oh++)
+        for (int64_t ow = 0; ow < g->ow; ow++)
+            mask[oh * g->ow + ow] = oh >= r->oh0 && oh < r->oh1 && ow >= r->ow0 && ow < r->ow1;
+}
+
+/* A shifted block: dst[d] = mask[d] ? x[at + d] : 0 for d < q, x having `size` elements.
+ * Where the mask is 1, x[at + d] is in the block's plane; elsewhere it may be in a
+ * neighbouring plane (read, not used): only the blocks at the ends of x are cut. */
+FA_CLONES static void SFX(im2col_shifted)(const T *x, int64_t size, int64_t at, const T *mask,
+                                          int64_t q, T *dst)
+{
+    if (at >= 0 && at + q <= size) {
+        const T *src = x + at;
+        for (int64_t d = 0; d < q; d++)
+            dst[d] = mask[d] != 0 ? src[d] : 0;
+        return;
+    }
+    for (int64_t d = 0; d < q; d++)
+        dst[d] = at + d >= 0 && at + d < size && mask[d] != 0 ? x[at + d] : 0;
+}
+
+/* x[at + d] += src[d] where the mask is 1 (the adjoint).  Elsewhere x keeps its value,
+ * -0 included, but a neighbouring plane's element is written back: blocks of one x must
+ * not run in parallel. */
+FA_CLONES static void SFX(col2im_shifted)(const T *src, const T *mask, int64_t q, T *x,
+                                          int64_t size, int64_t at)
+{
+    if (at >= 0 && at + q <= size) {
+        T *dst = x + at;
+        for (int64_t d = 0; d < q; d++)
+            dst[d] = mask[d] != 0 ? dst[d] + src[d] : dst[d];
+        return;
+    }
+    for (int64_t d = 0; d < q; d++)
+        if (at + d >= 0 && at + d < size && mask[d] != 0)
+            x[at + d] += src[d];
+}
+
+/* dst (Q entries) = what window r sees of plane (H*W), row by row (any stride) */
+static void SFX(im2col_rows)(const SFX(geometry) *g, const SFX(window) *r, const T *plane,
+                             T *dst)
+{
+    const int64_t OW = g->ow, s = g->s;
+    memset(dst, 0, (size_t)(g->oh * OW) * sizeof(T));
+    for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
+        T *row = dst + oh * OW;
+        const int64_t from = (oh * s + r->dy) * g->w + r->dx;  /* + ow * s: in the plane */
+        for (int64_t ow = r->ow0; ow < r->ow1; ow++)
+            row[ow] = plane[from + ow * s];
+    }
+}
+
+/* plane += the entries of block src where window r took them (the adjoint) */
+static void SFX(col2im_rows)(const SFX(geometry) *g, const SFX(window) *r, const T *src,
+                             T *plane)
+{
+    const int64_t OW = g->ow, s = g->s;
+    for (int64_t oh = r->oh0; oh < r->oh1; oh++) {
+        const T *row = src + oh * OW;
+        const int64_t to = (oh * s + r->dy) * g->w + r->dx;
+        for (int64_t ow = r->ow0; ow < r->ow1; ow++)
+            plane[to + ow * s] += row[ow];
+    }
+}
+
+/* cols from x; mask: Q elements of scratch */
+static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols, T *mask)
+{
+    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w, size = g->n * g->c * hw;
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const SFX(window) r = SFX(window_of)(g, i, j);
+            if (r.shifted)
+                SFX(window_mask)(g, &r, mask);
+            for (int64_t c = 0; c < g->c; c++) {
+                T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
+                for (int64_t n = 0; n < g->n; n++) {
+                    const int64_t plane = (n * g->c + c) * hw;
+                    if (r.shifted)
+                        SFX(im2col_shifted)(x, size, plane + r.shift, mask, q, row + n * q);
+                    else
+                        SFX(im2col_rows)(g, &r, x + plane, row + n * q);
+                }
             }
+        }
+}
+
+/* x (zeroed here) += cols put back where im2col took them, kernel offset by offset in
+ * order; mask: Q elements of scratch */
+static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x, T *mask)
+{
+    const int64_t q = g->oh * g->ow, np = g->n * q, hw = g->h * g->w, size = g->n * g->c * hw;
+    memset(x, 0, (size_t)size * sizeof(T));
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            const SFX(window) r = SFX(window_of)(g, i, j);
+            if (r.shifted)
+                SFX(window_mask)(g, &r, mask);
+            for (int64_t c = 0; c < g->c; c++) {
+                const T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
+                for (int64_t n = 0; n < g->n; n++) {
+                    const int64_t plane = (n * g->c + c) * hw;
+                    if (r.shifted)
+                        SFX(col2im_shifted)(row + n * q, mask, q, x, size, plane + r.shift);
+                    else
+                        SFX(col2im_rows)(g, &r, row + n * q, x + plane);
+                }
+            }
+        }
 }
 
 /* (N, O, OH*OW) <-> (O, N*OH*OW) */
@@ -437,91 +538,187 @@ static void SFX(to_channels)(const SFX(geometry) *g, const T *nchw, T *cn, int t
         }
 }
 
-static void SFX(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, const T *b,
-                      T *o)
+/* o (m x n, rows ldc apart) = beta * o + op(a) @ op(b), row-major, beta 0 or 1 */
+static void SFX(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, const T *a, int64_t lda,
+                      const T *b, int64_t ldb, T beta, T *o, int64_t ldc)
 {
     if (m == 0 || n == 0)
         return;
     if (k == 0) {
-        memset(o, 0, (size_t)(m * n) * sizeof(T));
+        if (beta == 0)
+            for (int64_t i = 0; i < m; i++)
+                memset(o + i * ldc, 0, (size_t)n * sizeof(T));
         return;
     }
     GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-         (blasint)m, (blasint)n, (blasint)k, 1, a, (blasint)(ta ? m : k), b,
-         (blasint)(tb ? k : n), 0, o, (blasint)n);
+         (blasint)m, (blasint)n, (blasint)k, 1, a, (blasint)lda, b, (blasint)ldb, beta, o,
+         (blasint)ldc);
+}
+
+/* One gemm per image (its Q columns of cols, its (O, Q) block of the NCHW data) instead
+ * of one over the batch: as fast where the per-image products are small enough for
+ * OpenBLAS's small-matrix kernels and not too thin (measured on AVX-512 with
+ * scipy-openblas, W8's layers among them), and it spares the copies between NCHW and
+ * the batch gemm's (O, N*Q) layout. */
+static int SFX(per_image)(const SFX(geometry) *g)
+{
+    const double q = (double)(g->oh * g->ow);  /* in double: the product may pass 2^63 */
+    return q >= 16 && (double)g->o * (double)(g->c * g->kh * g->kw) * q <= 1 << 20;
 }
 
 /* CONV2D: out = conv(a = X, b = W); CONV2D_GRAD_INPUT: out = dX from a = G, b = W;
- * CONV2D_GRAD_FILTER: out = dW from a = G, b = X.  scratch: (C*KH*KW + O) * N*OH*OW. */
+ * CONV2D_GRAD_FILTER: out = dW from a = G, b = X.  scratch: cols (C*KH*KW * N*OH*OW),
+ * then chan (O * N*OH*OW): G or the output by channel for a gemm over the batch, and
+ * im2col's and col2im's mask while it is free. */
 static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T *o)
 {
     const SFX(geometry) g = SFX(conv_geometry)(ins);
-    const int64_t ckk = g.c * g.kh * g.kw, np = g.n * g.oh * g.ow;
+    const int64_t ckk = g.c * g.kh * g.kw, q = g.oh * g.ow, np = g.n * q, oq = g.o * q;
     T *cols = scratch, *chan = scratch + ckk * np;
+    if (np == 0 || g.o == 0) {  /* no room for the mask, nothing to add up: zeros */
+        const int64_t size = ins->op == FA_CONV2D ? 0 : ins->op == FA_CONV2D_GRAD_INPUT
+            ? g.n * g.c * g.h * g.w : g.o * ckk;
+        memset(o, 0, (size_t)size * sizeof(T));
+        return;
+    }
+    const int per_image = SFX(per_image)(&g);
     switch (ins->op) {
-    case FA_CONV2D:
-        SFX(im2col)(&g, a, cols);
-        SFX(gemm)(0, 0, g.o, np, ckk, b, cols, chan);       /* W(O, CKK) @ cols */
-        SFX(to_channels)(&g, o, chan, 0);
+    case FA_CONV2D:                                         /* W(O, CKK) @ cols */
+        SFX(im2col)(&g, a, cols, chan);
+        if (per_image)
+            for (int64_t n = 0; n < g.n; n++)
+                SFX(gemm)(0, 0, g.o, q, ckk, b, ckk, cols + n * q, np, 0, o + n * oq, q);
+        else {
+            SFX(gemm)(0, 0, g.o, np, ckk, b, ckk, cols, np, 0, chan, np);
+            SFX(to_channels)(&g, o, chan, 0);
+        }
         break;
-    case FA_CONV2D_GRAD_INPUT:
-        SFX(to_channels)(&g, a, chan, 1);
-        SFX(gemm)(1, 0, ckk, np, g.o, b, chan, cols);       /* W^T @ G(O, NP) */
-        SFX(col2im)(&g, cols, o);
+    case FA_CONV2D_GRAD_INPUT:                              /* W^T @ G(O, NP) */
+        if (per_image)
+            for (int64_t n = 0; n < g.n; n++)
+                SFX(gemm)(1, 0, ckk, q, g.o, b, ckk, a + n * oq, q, 0, cols + n * q, np);
+        else {
+            SFX(to_channels)(&g, a, chan, 1);
+            SFX(gemm)(1, 0, ckk, np, g.o, b, ckk, chan, np, 0, cols, np);
+        }
+        SFX(col2im)(&g, cols, o, chan);
         break;
-    default:  /* FA_CONV2D_GRAD_FILTER */
-        SFX(to_channels)(&g, a, chan, 1);
-        SFX(im2col)(&g, b, cols);
-        SFX(gemm)(0, 1, g.o, ckk, np, chan, cols, o);       /* G(O, NP) @ cols^T */
+    default:  /* FA_CONV2D_GRAD_FILTER */                  /* G(O, NP) @ cols^T */
+        SFX(im2col)(&g, b, cols, chan);
+        if (per_image)
+            for (int64_t n = 0; n < g.n; n++)
+                SFX(gemm)(0, 1, g.o, ckk, q, a + n * oq, q, cols + n * q, np, n ? 1 : 0, o, ckk);
+        else {
+            SFX(to_channels)(&g, a, chan, 1);
+            SFX(gemm)(0, 1, g.o, ckk, np, chan, np, cols, np, 0, o, ckk);
+        }
     }
 }
 
 /* ---- pooling over k x k windows moved by s, NCHW, no padding ---- */
+
+/* The largest element of the window at `top` of a plane W wide, the first of equals;
+ * *nan tells whether the window holds a nan (which the result then is not). */
+FA_INLINE T SFX(window_max)(const T *plane, int64_t top, int64_t W, int64_t k, int *nan)
+{
+    T m = plane[top];
+    int seen = 0;
+    for (int64_t u = 0; u < k; u++)
+        for (int64_t w = 0; w < k; w++) {
+            const T cur = plane[top + u * W + w];
+            m = cur > m ? cur : m;
+            seen |= cur != cur;
+        }
+    *nan = seen;
+    return m;
+}
+
+/* The position of the window's first largest element (its first nan if it has one, as
+ * np.argmax has it).  Without branches on the data, as where the largest is is random:
+ * the largest, then the first place that holds it, searched backwards. */
+FA_INLINE int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int64_t k)
+{
+    int nan;
+    const T m = SFX(window_max)(plane, top, W, k, &nan);
+    int64_t best = top;
+    for (int64_t u = k - 1; u >= 0; u--)
+        for (int64_t w = k - 1; w >= 0; w--) {
+            const int64_t at = top + u * W + w;
+            const T cur = plane[at];
+            best = (nan ? cur != cur : cur == m) ? at : best;
+        }
+    return best;
+}
+
+/* The pooling of planes (N*C of them, H x W) by k x k windows moved by s: x the data,
+ * a the gradient (SCATTER, AVG_GRAD) or GATHER's t.  `tiled`: the windows cover each
+ * plane once, so that SCATTER writes every element once (else o starts at 0 and SCATTER
+ * adds).  Inlined where k is a constant. */
+FA_INLINE void SFX(pool_planes)(int op, const T *x, const T *a, T *o, int64_t planes, int64_t H,
+                                int64_t W, int64_t k, int64_t s, int tiled)
+{
+    const int64_t OH = window_count(H, k, s, 0), OW = window_count(W, k, s, 0);
+    const T kk = (T)(k * k);
+    for (int64_t nc = 0; nc < planes; nc++) {
+        const T *plane = x + nc * H * W;
+        T *big = o + nc * H * W;                         /* SCATTER, AVG_GRAD: out is x-shaped */
+        const T *g = a + nc * OH * OW, *t = a + nc * H * W;  /* the gradient; GATHER's t */
+        T *small = o + nc * OH * OW;
+        for (int64_t i = 0; i < OH; i++)
+            for (int64_t j = 0; j < OW; j++) {
+                const int64_t top = i * s * W + j * s, out = i * OW + j;
+                switch (op) {
+                case FA_POOL_MAX: {
+                    int nan;
+                    const T m = SFX(window_max)(plane, top, W, k, &nan);
+                    small[out] = nan ? plane[SFX(first_max)(plane, top, W, k)] : m;
+                    break;
+                }
+                case FA_POOL_MAX_GATHER:
+                    small[out] = t[SFX(first_max)(plane, top, W, k)];
+                    break;
+                case FA_POOL_MAX_SCATTER:
+                    if (tiled) {  /* the window's own elements: 0, and g at the largest */
+                        const int64_t best = SFX(first_max)(plane, top, W, k);
+                        for (int64_t u = 0; u < k; u++)
+                            for (int64_t w = 0; w < k; w++)
+                                big[top + u * W + w] = 0;
+                        big[best] = 0 + g[out];  /* as += does it: 0 + -0 is 0 */
+                    } else {
+                        big[SFX(first_max)(plane, top, W, k)] += g[out];
+                    }
+                    break;
+                case FA_POOL_AVG: {
+                    T sum = 0;
+                    for (int64_t u = 0; u < k; u++)
+                        for (int64_t w = 0; w < k; w++)
+                            sum += plane[top + u * W + w];
+                    small[out] = sum / kk;
+                    break;
+                }
+                default: {  /* FA_POOL_AVG_GRAD */
+                    const T share = g[out] / kk;
+                    for (int64_t u = 0; u < k; u++)
+                        for (int64_t w = 0; w < k; w++)
+                            big[top + u * W + w] += share;
+                }
+                }
+            }
+    }
+}
+
 static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
 {
     const int64_t N = ins->geom[0], C = ins->geom[1], H = ins->geom[2], W = ins->geom[3];
     const int64_t k = ins->geom[4], s = ins->geom[5];
-    const int64_t OH = window_count(H, k, s, 0), OW = window_count(W, k, s, 0);
-    const int op = ins->op;
-    if (op == FA_POOL_MAX_SCATTER || op == FA_POOL_AVG_GRAD)
+    const int op = ins->op, tiled = s == k && H % k == 0 && W % k == 0;
+    if ((op == FA_POOL_MAX_SCATTER && !tiled) || op == FA_POOL_AVG_GRAD)
         memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
     const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
-    for (int64_t nc = 0; nc < N * C; nc++) {
-        const T *plane = x + nc * H * W;
-        for (int64_t i = 0; i < OH; i++)
-            for (int64_t j = 0; j < OW; j++) {
-                const int64_t top = i * s * W + j * s, out = nc * OH * OW + i * OW + j;
-                if (op == FA_POOL_AVG || op == FA_POOL_AVG_GRAD) {
-                    if (op == FA_POOL_AVG) {
-                        T sum = 0;
-                        for (int64_t u = 0; u < k; u++)
-                            for (int64_t v = 0; v < k; v++)
-                                sum += plane[top + u * W + v];
-                        o[out] = sum / (T)(k * k);
-                    } else {
-                        const T share = a[out] / (T)(k * k);
-                        for (int64_t u = 0; u < k; u++)
-                            for (int64_t v = 0; v < k; v++)
-                                o[nc * H * W + top + u * W + v] += share;
-                    }
-                    continue;
-                }
-                int64_t best = top;  /* the first largest, a nan the largest */
-                for (int64_t u = 0; u < k; u++)
-                    for (int64_t v = 0; v < k; v++) {
-                        const int64_t at = top + u * W + v;
-                        const T cur = plane[at], top_v = plane[best];
-                        if (top_v == top_v && (cur > top_v || cur != cur))
-                            best = at;
-                    }
-                if (op == FA_POOL_MAX)
-                    o[out] = plane[best];
-                else if (op == FA_POOL_MAX_GATHER)
-                    o[out] = a[nc * H * W + best];
-                else
-                    o[nc * H * W + best] += a[out];
-            }
-    }
+    if (k == 2)  /* the usual window: its loops unrolled */
+        SFX(pool_planes)(op, x, a, o, N * C, H, W, 2, s, tiled);
+    else
+        SFX(pool_planes)(op, x, a, o, N * C, H, W, k, s, tiled);
 }
 
 /* softmax / log_softmax of each of the m rows of n elements, in passes over all rows:

@@ -32,6 +32,13 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
 #define FA_CLONES
 #endif
 
+/* a function body to specialise where it is called with constant arguments */
+#if defined(__GNUC__)
+#define FA_INLINE static inline __attribute__((always_inline))
+#else
+#define FA_INLINE static inline
+#endif
+
 /* Runs BODY once per innermost row of the loop over ins->shape; in BODY, ia, ib, ix and
  * io are the element offsets of the row in a, b, x and out, and len is the row length. */
 #define FOR_EACH_ROW(ins, BODY)                                                      \

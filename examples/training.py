@@ -1,4 +1,4 @@
-"""What both examples share: the two training loops' names, the epoch progress bar
+"""What the examples share: the two training loops' names, the epoch progress bar
 (tqdm, optional) and the training curves (matplotlib, optional)."""
 import contextlib
 import io

@@ -100,4 +100,4 @@ def test_bad_arguments_are_refused(capsys):
 def test_module_runs_as_a_script():
     done = subprocess.run([sys.executable, "-m", "fastad.bench", "--help"],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "W5f" in done.stdout and "W7" in done.stdout
+    assert done.returncode == 0 and "W5f" in done.stdout and "W8" in done.stdout

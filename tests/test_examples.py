@@ -3,13 +3,14 @@
 parameters, and --plot writes a PNG."""
 import importlib.util
 import os
+import re
 import sys
 
 import numpy as np
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
-NEEDS_SKLEARN = "examples/mlp_digits.py needs scikit-learn (pip install fastad[examples])"
+NEEDS_SKLEARN = "the digits examples need scikit-learn (pip install fastad[examples])"
 
 
 def load_example(name):
@@ -53,11 +54,38 @@ def test_mlp_digits(backend):
     assert_same_training(results["trainer"], results["executor"])
 
 
-@pytest.mark.parametrize("name", ["logistic_regression", "mlp_digits"])
+def test_cnn_digits(backend):
+    pytest.importorskip("sklearn", reason=NEEDS_SKLEARN)
+    example = load_example("cnn_digits")
+    results = {loop: example.train(epochs=example.QUICK_EPOCHS, backend=backend, loop=loop)
+               for loop in ("trainer", "executor")}
+    for result in results.values():
+        assert result["accuracy"] >= 0.9, result["accuracies"]
+        assert result["losses"][-1] < result["losses"][0] / 2
+    assert_same_training(results["trainer"], results["executor"])
+
+
+def test_cnn_digits_full_run_reaches_97_percent():
+    """The default training (30 epochs, about a second natively) meets the example's claim."""
+    pytest.importorskip("sklearn", reason=NEEDS_SKLEARN)
+    result = load_example("cnn_digits").train()
+    assert result["accuracy"] >= 0.97, result["accuracies"]
+
+
+def test_cnn_digits_quick_run_prints_its_accuracy(capsys):
+    pytest.importorskip("sklearn", reason=NEEDS_SKLEARN)
+    load_example("cnn_digits").main(["--quick"])
+    out = capsys.readouterr().out
+    match = re.search(r"test accuracy (\d\.\d+), .* 4 epochs .*\(trainer loop, native backend\)",
+                      out)
+    assert match and float(match.group(1)) >= 0.9, out
+
+
+@pytest.mark.parametrize("name", ["logistic_regression", "mlp_digits", "cnn_digits"])
 @pytest.mark.parametrize("loop", ["trainer", "executor"])
 def test_plot_writes_a_png(name, loop, tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    if name == "mlp_digits":
+    if name.endswith("_digits"):
         pytest.importorskip("sklearn", reason=NEEDS_SKLEARN)
     path = tmp_path / "curves.png"
     load_example(name).main(["--quick", "--loop", loop, "--plot", str(path)])

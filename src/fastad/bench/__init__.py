@@ -1,5 +1,5 @@
 """`python -m fastad.bench`: fastad's native executor against its pure-Python reference
-executor and a hand-written numpy forward+backward, on six workloads; and, on two
+executor and a hand-written numpy forward+backward, on seven workloads; and, on two
 training workloads, `Trainer.fit` against Python loops of `Executor.run` and numpy.
 
 One step is one evaluation of a loss and its gradients w.r.t. the parameters, in float64

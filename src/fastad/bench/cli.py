@@ -1,5 +1,5 @@
 """`python -m fastad.bench`: fastad's native executor against its pure-Python reference
-executor and a hand-written numpy forward+backward, on six workloads of one step each;
+executor and a hand-written numpy forward+backward, on seven workloads of one step each;
 and two training workloads, Trainer.fit against loops of Executor.run and numpy.
 
 This module is the command line: parse_args; make_runners, every executor's runner for a

@@ -28,11 +28,13 @@ def torch_runner(case, threads):
     import torch
 
     torch.set_num_threads(threads)
-    log_softmax = torch.nn.functional.log_softmax
+    F = torch.nn.functional
     xp = SimpleNamespace(
         exp=torch.exp, log=torch.log, sigmoid=torch.sigmoid, relu=torch.relu,
         sum=torch.sum, mean=torch.mean,
-        softmax_cross_entropy=lambda z, t: -(t * log_softmax(z, dim=-1)).sum() / n_rows(z))
+        softmax_cross_entropy=lambda z, t: -(t * F.log_softmax(z, dim=-1)).sum() / n_rows(z),
+        conv2d=lambda x, w, padding: F.conv2d(x, w, padding=padding),
+        max_pool2d=F.max_pool2d, reshape=torch.reshape)
 
     def tensors(arrays):
         return {n: torch.tensor(v, requires_grad=case.grad and n in case.params)
@@ -55,10 +57,16 @@ def jax_runner(case, threads):
     jax.config.update("jax_enable_x64", True)  # before any array is made: float64
     import jax.numpy as jnp
 
+    def max_pool2d(x, k):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, k, k), (1, 1, k, k),
+                                     "VALID")
+
     xp = SimpleNamespace(
         exp=jnp.exp, log=jnp.log, sigmoid=jax.nn.sigmoid, relu=jax.nn.relu,
         sum=jnp.sum, mean=jnp.mean,
-        softmax_cross_entropy=lambda z, t: -jnp.sum(t * jax.nn.log_softmax(z)) / n_rows(z))
+        softmax_cross_entropy=lambda z, t: -jnp.sum(t * jax.nn.log_softmax(z)) / n_rows(z),
+        conv2d=lambda x, w, padding: jax.lax.conv(x, w, (1, 1), [(padding, padding)] * 2),
+        max_pool2d=max_pool2d, reshape=jnp.reshape)
     names = list(case.params)
 
     def loss(params, data):

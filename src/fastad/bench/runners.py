@@ -29,7 +29,9 @@ class Runner:
 FASTAD_XP = SimpleNamespace(
     exp=ad.exp_op, log=ad.ln_op, sigmoid=ad.sigmoid_op, relu=ad.relu_op,
     sum=ad.reduce_sum_op, mean=ad.reduce_mean_op,
-    softmax_cross_entropy=ad.softmax_cross_entropy_op)
+    softmax_cross_entropy=ad.softmax_cross_entropy_op,
+    conv2d=lambda x, w, padding: ad.conv2d_op(x, w, stride=1, padding=padding),
+    max_pool2d=ad.max_pool2d_op, reshape=ad.reshape_op)
 
 
 def fastad_runners(case, threads=1):

@@ -1,6 +1,6 @@
-"""The workloads W1..W7: each loss written once against an op namespace `xp`, its
+"""The workloads W1..W8: each loss written once against an op namespace `xp`, its
 inputs, and its hand-written numpy step; and the settings of a full and a quick run.
-W1..W5f time one step (a Case); W6 and W7 time a training run (a Training)."""
+W1..W5f and W8 time one step (a Case); W6 and W7 time a training run (a Training)."""
 import importlib.util
 import math
 import os
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .baselines import (chain_forward_numpy, chain_numpy, logreg_batch_numpy,
+from .baselines import (chain_forward_numpy, chain_numpy, cnn_numpy, logreg_batch_numpy,
                         logreg_one_numpy, mlp_numpy)
 
 
@@ -202,6 +202,25 @@ def build_w7(settings):
                     mlp_numpy)
 
 
+def cnn_loss(xp, K1, c1, K2, c2, W, b, X, Y):
+    # examples/cnn_digits.py's net
+    h = xp.max_pool2d(xp.relu(xp.conv2d(X, K1, padding=1) + c1), 2)
+    h = xp.max_pool2d(xp.relu(xp.conv2d(h, K2, padding=1) + c2), 2)
+    return xp.softmax_cross_entropy(xp.reshape(h, (-1, 64)) @ W + b, Y)
+
+
+def build_w8(settings):
+    rng = np.random.default_rng(8)
+    X, Y = digits_batch(64, rng)
+    params = {"K1": rng.standard_normal((8, 1, 3, 3)) * math.sqrt(2 / 9),
+              "c1": rng.uniform(-0.1, 0.1, (8, 1, 1)),
+              "K2": rng.standard_normal((16, 8, 3, 3)) * math.sqrt(2 / 72),
+              "c2": rng.uniform(-0.1, 0.1, (16, 1, 1)),
+              "W": rng.standard_normal((64, 10)) * math.sqrt(1 / 64),
+              "b": np.zeros(10)}
+    return Case(cnn_loss, params, [{"X": X.reshape(-1, 1, 8, 8), "Y": Y}], cnn_numpy)
+
+
 WORKLOADS = [
     Workload("W1", "seed logistic regression, 1 sample x 3 features, the seed's graph "
              "(reduce_sum, exp, ln); steps cycle through 100 samples",
@@ -223,4 +242,7 @@ WORKLOADS = [
              "100 samples x 2 features, {w6_epochs} epochs", build_w6),
     Workload("W7", "training the MLP of W3: Adam (lr 1e-3), batches of 32, one epoch over "
              "{w7_samples:,} digits", build_w7),
+    Workload("W8", "CNN conv(8, 3x3, pad 1)-relu-maxpool 2-conv(16, 3x3, pad 1)-relu-maxpool "
+             "2-dense 10, softmax_cross_entropy_op, batch 64 of the 8x8 digits (random pixels "
+             "without scikit-learn)", build_w8),
 ]

@@ -1,0 +1,131 @@
+"""The native convolution and pooling kernels on every path they take: im2col's shifted
+copy (stride 1 and OW == W: each image's block of a row is one copy of the plane) and its
+row-by-row path, col2im, windows that see only padding, strides, uneven kernels; max
+pooling's nan, signed-zero and tie rules, overlapping windows.  Each against the direct
+loops of tests/catalogue.py and the python backend, float64 and float32."""
+import numpy as np
+import pytest
+
+import fastad as ad
+from catalogue import (np_avg_grad, np_conv2d, np_conv2d_grad_filter, np_conv2d_grad_input,
+                       np_max_gather, np_max_scatter, np_pool)
+
+# (data shape, weights shape, stride, padding)
+CONVS = [
+    ((64, 8, 4, 4), (16, 8, 3, 3), 1, 1),   # W8's second layer: shifted, 4 wide
+    ((3, 1, 8, 8), (8, 1, 3, 3), 1, 1),     # W8's first layer, one channel
+    ((2, 3, 5, 7), (4, 3, 1, 1), 1, 0),     # shifted by 0
+    ((2, 2, 6, 5), (3, 2, 5, 5), 1, 2),     # shifted by up to 2 rows and columns
+    ((2, 2, 4, 5), (3, 2, 1, 3), 1, 1),     # shifted, OH = H + 2 (rows of padding only)
+    ((2, 3, 3, 1), (2, 3, 3, 3), 1, 1),     # shifted, one column wide
+    ((1, 1, 1, 1), (1, 1, 3, 3), 1, 1),     # one pixel
+    ((2, 2, 5, 4), (3, 2, 3, 2), 1, 2),     # row by row: OW != W
+    ((2, 2, 3, 3), (2, 2, 1, 1), 1, 2),     # windows that see only padding
+    ((2, 2, 7, 6), (3, 2, 3, 3), 2, 1),     # stride 2
+    ((1, 3, 8, 9), (2, 3, 2, 3), 3, 2),     # stride 3, uneven kernel
+    ((2, 1, 4, 4), (1, 1, 4, 4), 1, 0),     # the kernel as large as the image
+    ((0, 2, 4, 4), (3, 2, 3, 3), 1, 1),     # no images
+    ((2, 2, 4, 4), (0, 2, 3, 3), 1, 1),     # no filters
+    ((2, 0, 4, 4), (3, 0, 3, 3), 1, 1),     # no channels
+]
+
+
+def conv_id(case):
+    xs, ws, s, p = case
+    return f"x{'x'.join(map(str, xs))}-w{'x'.join(map(str, ws))}-s{s}p{p}"
+
+
+def run_both(build, inputs, dtype):
+    xs = [ad.Variable(f"x{i}") for i in range(len(inputs))]
+    nodes = build(*xs)
+    feed = {x: v.astype(dtype) for x, v in zip(xs, inputs)}
+    return [ad.Executor(nodes, backend=b).run(feed) for b in ("native", "python")]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CONVS, ids=[conv_id(c) for c in CONVS])
+def test_conv_kernels_match_the_direct_loops(case, dtype):
+    xs, ws, s, p = case
+    rng = np.random.default_rng(len(xs) * sum(xs) + s + 7 * p)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    y = np_conv2d(x, w, s, p)
+    g = rng.standard_normal(y.shape)
+    want = [y, np_conv2d_grad_input(g, w, x, s, p), np_conv2d_grad_filter(g, x, w, s, p)]
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+
+    def build(X, W, G):
+        return [ad.conv2d_op(X, W, stride=s, padding=p),
+                ad.conv2d_grad_input_op(G, W, X, stride=s, padding=p),
+                ad.conv2d_grad_filter_op(G, X, W, stride=s, padding=p)]
+
+    native, python = run_both(build, [x, w, g], dtype)
+    for name, a, b, ref in zip(["conv2d", "grad_input", "grad_filter"], native, python, want):
+        assert a.dtype == dtype and a.shape == ref.shape, name
+        scale = np.abs(ref).max(initial=1)
+        np.testing.assert_allclose(a, ref, rtol=rtol, atol=rtol * scale, err_msg=name)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def test_conv_padding_is_zero_not_left_over():
+    """The scratch buffer is reused between runs: a border that im2col skipped would
+    carry the last run's values.  Runs with other data must give their own results."""
+    x, w = ad.Variable("x"), ad.Variable("w")
+    ex = ad.Executor([ad.conv2d_op(x, w, stride=1, padding=1)])
+    rng = np.random.default_rng(3)
+    wv = rng.standard_normal((2, 3, 3, 3))
+    for _ in range(3):
+        xv = rng.standard_normal((2, 3, 4, 4)) * 100
+        out, = ex.run({x: xv, w: wv})
+        np.testing.assert_allclose(out, np_conv2d(xv, wv, 1, 1), rtol=1e-12, atol=1e-10)
+
+
+# (data shape, kernel, stride)
+POOLS = [((2, 3, 8, 8), 2, 2), ((2, 2, 4, 4), 2, 2), ((1, 2, 7, 6), 3, 2), ((2, 1, 5, 5), 2, 1),
+         ((1, 1, 3, 3), 3, 3)]
+
+
+def pool_data(shape, rng):
+    """Random values with ties, +0 and -0 and a few nans."""
+    x = rng.choice([-1.0, -0.0, 0.0, 0.5, 2.0], shape)
+    x = np.where(rng.random(shape) < 0.6, rng.standard_normal(shape), x)
+    x[rng.random(shape) < 0.05] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", POOLS, ids=[f"{c[0]}-k{c[1]}s{c[2]}" for c in POOLS])
+def test_pool_kernels(case, dtype):
+    """Max pooling and its gathers and scatters bit for bit (a window's first largest,
+    its first nan if any); average pooling to rounding.  Where +0 and -0 tie for the
+    largest, the native max is the first of them (the element the gradient goes to),
+    numpy's max and so the python backend's either one."""
+    shape, k, s = case
+    rng = np.random.default_rng(sum(shape) + k + s)
+    x = pool_data(shape, rng)
+    pooled = np_pool(np.nan_to_num(x), k, s)
+    g, t = rng.standard_normal(pooled.shape), rng.standard_normal(shape)
+    g.flat[::7] = -0.0  # a -0 share added to 0 gives +0, as np.add.at has it
+
+    def build(X, G, T):
+        return [ad.max_pool2d_op(X, k, s), ad.max_pool2d_scatter_op(G, X, k, s),
+                ad.max_pool2d_gather_op(T, X, k, s), ad.avg_pool2d_op(X, k, s),
+                ad.avg_pool2d_grad_op(G, X, k, s)]
+
+    native, python = run_both(build, [x, g, t], dtype)
+    x, g, t = (v.astype(dtype) for v in (x, g, t))
+    exact = [np_pool(x, k, s), np_max_scatter(g, x, k, s), np_max_gather(t, x, k, s)]
+    for name, a, b, ref in zip(["max", "scatter", "gather"], native, python, exact):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+        if name != "max":
+            np.testing.assert_array_equal(np.signbit(a), np.signbit(b), err_msg=name)
+        if dtype == np.float64:  # the references add overlapping windows' shares in float64
+            np.testing.assert_array_equal(a, ref, err_msg=name)
+        else:
+            np.testing.assert_allclose(a, ref, rtol=1e-6, err_msg=name)
+    first = np_max_gather(x, x, k, s)
+    np.testing.assert_array_equal(np.signbit(native[0]), np.signbit(first))
+    rtol = 1e-14 if dtype == np.float64 else 1e-6
+    for name, a, b, ref in zip(["avg", "avg_grad"], native[3:], python[3:],
+                               [np_pool(x, k, s, "avg"), np_avg_grad(g, x, k, s)]):
+        np.testing.assert_allclose(a, ref, rtol=rtol, atol=rtol, err_msg=name)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=name)
