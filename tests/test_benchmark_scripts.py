@@ -12,7 +12,8 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmark
 SCRIPTS = [("overhead.py", ["--quick"], "Python beyond the call"),
            ("transcendentals.py", ["--quick"], "x**1.7"),
            ("blas_threads.py", ["--quick"], "GFLOP/s"),
-           ("first_run.py", ["300", "--repeat", "1"], "ratio")]
+           ("first_run.py", ["300", "--repeat", "1"], "ratio"),
+           ("conv.py", ["--repeats", "1"], "GFLOP/s")]
 
 
 @pytest.mark.parametrize("script, args, says", SCRIPTS, ids=[s[0] for s in SCRIPTS])

@@ -28,11 +28,19 @@ def assert_same_bits(a, b):
 
 def scaled(spec, factors):
     """`spec` with every non-unit axis of every shape stretched: axis -k by factors[k-1]
-    (shapes that broadcast together still do)."""
-    def grow(shape):
+    (shapes that broadcast together still do); all axes by the smallest factor when a
+    step needs equal axes (a transpose of a cube) that unequal factors would break."""
+    def grow(shape, factors):
         n = len(shape)
         return tuple(d if d == 1 else d * factors[n - 1 - i] for i, d in enumerate(shape))
-    return GraphSpec(tuple(grow(s) for s in spec.input_shapes), spec.steps)
+    for fs in (factors, (min(factors),) * len(factors)):
+        stretched = GraphSpec(tuple(grow(s, fs) for s in spec.input_shapes), spec.steps)
+        try:
+            if None not in stretched.shapes():
+                return stretched
+        except (TypeError, ValueError):  # a None shape reached a later step's rule
+            pass
+    raise AssertionError(f"{spec} can't be stretched")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
