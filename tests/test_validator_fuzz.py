@@ -671,25 +671,33 @@ def test_index_arithmetic_that_would_overflow_is_rejected():
     assert check(loop("ADD", [2**31, 2**31]))  # 2**62 elements: fits (too many to run)
 
 
-EMPTY_ROWS = """
+EMPTY_LOOPS = """
 import sys
 sys.path.insert(0, %r)
-from test_validator_fuzz import Program, check, loop
+from test_validator_fuzz import INT64_MAX, check, loop
 for op in ["ADD", "DIV", "MAXIMUM", "POWER"]:
     for sa, sb in [(0, 1), (1, 0), (0, 0)]:
         program = loop(op, [0], sa=[sa], sb=[sb], so=[1])
         program.slot_bytes = [0]  # each run: at an inaccessible page, or malloc(0) under ASan
         assert check(program), program
+for op in ["MAXIMUM", "COPY", "CAST_F64_F32"]:
+    for offset in [2**61, INT64_MAX // 4 + 1, INT64_MAX]:
+        program = loop(op, [1, 0], sa=[0, 1], so=[0, 1])
+        program.instrs[0].update(oa=offset, ob=offset, oo=offset, dtype=1 - op.endswith("F32"))
+        program.slot_bytes = [0]
+        assert check(program), program
 print("ok")
 """
 
 
-def test_an_empty_row_reads_no_operand():
+def test_empty_loops_touch_no_operand():
     """An empty 1-d loop with a broadcast operand read that operand's first element
-    (from a slot the validator rightly let be 0 bytes): in a subprocess, as the read
-    faults."""
+    (from a slot the validator rightly let be 0 bytes), and empty operands (whose
+    offsets may be anything: real programs have them past their empty slots) had
+    their offsets multiplied into pointers, overflowing int64: in a subprocess, as the
+    read faults (and UBSan aborts)."""
     proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c",
-                           EMPTY_ROWS % os.path.dirname(__file__)],
+                           EMPTY_LOOPS % os.path.dirname(__file__)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
 
