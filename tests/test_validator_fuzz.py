@@ -336,12 +336,14 @@ class Buffers:
             LIBC.free(data)
 
 
-def run_over_buffers(prog, n_instr, slot_bytes, threads, split, rng):
+def run_over_buffers(prog, n_instr, slot_bytes, threads, split, profiled, rng):
     """Runs the validated `prog` over fresh Buffers as two fa_run calls split at `split`
-    (as Plan segments split programs); asserts nothing outside the buffers was written."""
+    (as Plan segments split programs), `profiled` (timing each instruction: no inline
+    paths) or not; asserts nothing outside the buffers was written."""
     buffers = Buffers(slot_bytes, rng)
+    ns = ffi.new("int64_t[]", max(1, n_instr)) if profiled else ffi.NULL
     try:
-        opts = ffi.new("fa_opts *", {"threads": threads})
+        opts = ffi.new("fa_opts *", {"threads": threads, "ns": ns})
         assert lib.fa_run(prog, 0, split, buffers.table, opts) == 0
         assert lib.fa_run(prog, split, n_instr, buffers.table, opts) == 0
         buffers.check()
@@ -367,7 +369,7 @@ def note(what):
         event(what)
 
 
-def check(program, threads=1, split=0, seed=0):
+def check(program, threads=1, split=0, profiled=False, seed=0):
     """Validates `program`; a rejection must name a known error, an acceptance must be
     safe (the module's docstring) and change nothing but the `fast` fields."""
     slot_bytes, n_instr = program.slot_bytes, program.n_instr
@@ -401,8 +403,8 @@ def check(program, threads=1, split=0, seed=0):
     note("accepted and run")
     if LAST:  # a crash (under the sanitizer, an abort) leaves the culprit there
         with open(LAST, "w") as f:
-            f.write(f"{program!r}\nthreads={threads}, split={split}, seed={seed}\n")
-    run_over_buffers(prog, n_instr, slot_bytes, threads, min(split, n_instr),
+            f.write(f"{program!r}\n{threads=}, {split=}, {profiled=}, {seed=}\n")
+    run_over_buffers(prog, n_instr, slot_bytes, threads, min(split, n_instr), profiled,
                      np.random.default_rng(seed))
     if LAST:
         open(LAST, "w").close()
@@ -702,7 +704,8 @@ def test_empty_loops_touch_no_operand():
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
 
 
-RUN = st.tuples(st.sampled_from([1, 1, 2, 3]), st.integers(0, 8), st.integers(0, 2**32 - 1))
+RUN = st.tuples(st.sampled_from([1, 1, 2, 3]), st.integers(0, 8), st.booleans(),
+                st.integers(0, 2**32 - 1))  # threads, split, profiled, seed
 
 
 @settings(SETTINGS, max_examples=examples(300))
