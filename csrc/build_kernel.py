@@ -62,8 +62,10 @@ int fa_loop_origin(int loop, int dtype);
 HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "train.h", "vmath.h"]
 SOURCES = ["vm.c", "run.c", "loops.c", "pool.c", "train.c"]
 
+# -fno-wrapv undoes Python's -fwrapv, so that UBSan reports signed overflow too
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-            "-fno-omit-frame-pointer", "-g"] if os.environ.get("FASTAD_SANITIZE") else []
+            "-fno-omit-frame-pointer", "-fno-wrapv", "-g"
+            ] if os.environ.get("FASTAD_SANITIZE") else []
 
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)

@@ -131,7 +131,8 @@ static inline T SFX(elem1)(int op, T x, T c)
 }
 
 /* One row of a broadcasting binary op: x = a[i*sa], y = b[i*sb], out[i*so] = EXPR.
- * The stride-1 and broadcast-scalar cases get loops the compiler vectorises. */
+ * The stride-1 and broadcast-scalar cases get loops the compiler vectorises (they read
+ * the scalar first: len >= 1). */
 #define BINARY_ROW(EXPR)                                                          \
     do {                                                                          \
         if (sa == 1 && sb == 1 && so == 1)                                        \
@@ -197,7 +198,8 @@ static void SFX(binary)(const fa_instr *ins, const T *a, const T *b, T *o)
     }
     const int64_t sa = ins->sa[nd - 1], sb = ins->sb[nd - 1], so = ins->so[nd - 1];
     if (nd == 1) {
-        SFX(binary_row)(ins->op, a, sa, b, sb, o, so, ins->shape[0]);
+        if (ins->shape[0] > 0)  /* an empty loop reads no operand */
+            SFX(binary_row)(ins->op, a, sa, b, sb, o, so, ins->shape[0]);
         return;
     }
     FOR_EACH_ROW(ins, SFX(binary_row)(ins->op, a + ia, sa, b + ib, sb, o + io, so, len));

@@ -134,15 +134,22 @@ typedef struct {
     char *o;
 } operands;
 
+/* slot + offset elements, in unsigned arithmetic: an empty operand's offset (nothing is
+ * read there) may be anything, even beyond what int64 bytes or the address space hold. */
+static inline char *offset_by(char *slot, int64_t offset, int64_t item)
+{
+    return (char *)((uintptr_t)slot + (uintptr_t)offset * (uintptr_t)item);
+}
+
 static inline operands operands_of(const fa_instr *ins, char *const *slots)
 {
     const int64_t item = item_size(ins->dtype);
     const int64_t a_item = ins->op == FA_CAST_F32_F64 ? 4 : ins->op == FA_CAST_F64_F32 ? 8 : item;
     operands p;
-    p.a = ins->a >= 0 ? slots[ins->a] + ins->oa * a_item : NULL;
-    p.b = ins->b >= 0 ? slots[ins->b] + ins->ob * item : NULL;
-    p.x = ins->x >= 0 ? slots[ins->x] + ins->ox * item : NULL;
-    p.o = slots[ins->out] + ins->oo * item;
+    p.a = ins->a >= 0 ? offset_by(slots[ins->a], ins->oa, a_item) : NULL;
+    p.b = ins->b >= 0 ? offset_by(slots[ins->b], ins->ob, item) : NULL;
+    p.x = ins->x >= 0 ? offset_by(slots[ins->x], ins->ox, item) : NULL;
+    p.o = offset_by(slots[ins->out], ins->oo, item);
     return p;
 }
 

@@ -35,6 +35,34 @@ const char *fa_error_message(int code)
     return code >= 0 && code <= E_LOOP ? error_messages[code] : "unknown error";
 }
 
+/* Whether run.c's int64 index arithmetic over the loop of a strided (or batched) kind
+ * cannot overflow: the product of its whole shape (which overflows, if at all, before a
+ * 0 extent makes it 0), and for a loop that runs, the offsets the row loop passes
+ * through in each of the four stride arrays (used by the kind or not) as it steps along
+ * an axis and back, up to shape[d] * |stride[d]| elements per axis, 8 bytes each. */
+static int loop_fits(const fa_instr *ins)
+{
+    int64_t size = 1, reach, t;
+    for (int d = 0; d < ins->ndim && size != 0; d++)
+        if (__builtin_mul_overflow(size, ins->shape[d], &size))
+            return 0;
+    if (size == 0)
+        return 1;
+    const int64_t *const strides[4] = {ins->sa, ins->sb, ins->sx, ins->so};
+    for (int i = 0; i < 4; i++) {
+        reach = 0;
+        for (int d = 0; d < ins->ndim; d++) {
+            const int64_t s = strides[i][d];
+            if (s == INT64_MIN || __builtin_mul_overflow(ins->shape[d], s < 0 ? -s : s, &t) ||
+                __builtin_add_overflow(reach, t, &reach))
+                return 0;
+        }
+        if (__builtin_mul_overflow(reach, 8, &t))
+            return 0;
+    }
+    return 1;
+}
+
 /* Bytes a strided operand spans, from its lowest element to its highest: 0 for an empty
  * loop, -1 for negative sizes and for overflow.  With `low`, strides may be negative and
  * *low gets the lowest element's offset (<= 0); without it, a negative stride is -1. */
@@ -263,6 +291,8 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
         a_bytes = out_bytes = b_bytes = dense_bytes(ins->m, ins->n, item);
         break;
     }
+    if ((strided || kind_of[ins->op] == K_MATMUL) && !loop_fits(ins))
+        return E_SIZE;
     if ((!uses_a && ins->a != -1) || (!uses_b && ins->b != -1) || (!uses_x && ins->x != -1))
         return E_SLOT;  /* fa_run looks up every operand that is not -1 */
     if (!strided && (ins->oa || ins->ob || ins->ox || ins->oo))
