@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastad as ad
@@ -56,10 +56,6 @@ def test_random_graphs_same_bits_on_1_2_and_3_threads(spec, seed, size, dtype):
     grads = ad.gradients(ad.reduce_sum_op(out), xs)
     rng = np.random.default_rng(seed)
     feed = {x: rng.uniform(-2, 2, s).astype(dtype) for x, s in zip(xs, spec.input_shapes)}
-    try:
-        ad.Executor([out], backend="python").run(feed)
-    except ValueError:  # stretching a transposed input's axes broke a shape relation
-        assume(False)
     one = run_with([out, *grads], feed, 1)
     for threads in (2, 3):
         assert_same_bits(run_with([out, *grads], feed, threads), one)
