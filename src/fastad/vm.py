@@ -43,6 +43,23 @@ OPCODE_NAMES = {i: name for name, i in OPCODES.items()}
 OPCODE_KINDS = {name: ffi.string(lib.fa_opcode_kinds[i]).decode() for name, i in OPCODES.items()}
 
 
+def _instr_dtype():
+    """fa_instr as a numpy structured dtype, its layout read from cffi: programs are
+    assembled in arrays of it."""
+    scalar = {"int32_t": "i4", "int64_t": "i8", "double": "f8"}
+    names, formats, offsets = [], [], []
+    for name, field in ffi.typeof("fa_instr").fields:
+        t = field.type
+        names.append(name)
+        offsets.append(field.offset)
+        formats.append((scalar[t.item.cname], (t.length,)) if t.kind == "array" else scalar[t.cname])
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                     "itemsize": ffi.sizeof("fa_instr")})
+
+
+INSTR = _instr_dtype()
+
+
 def set_blas_threads(n):
     """Threads of fastad's OpenBLAS (matmul).  The default is 1 (or $FASTAD_BLAS_THREADS):
     numpy's own OpenBLAS pool and ours both spinning on the same cores collapses
@@ -218,17 +235,29 @@ class Plan:
 
     @staticmethod
     def assemble(instrs, slot_bytes):
-        prog = ffi.new("fa_instr[]", max(1, len(instrs)))
-        for p, ins in zip(prog, instrs):
-            p.op, p.dtype, p.out = ins.opcode, ins.dtype, ins.out.index
-            p.a = ins.a.index if ins.a is not None else -1
-            p.b = ins.b.index if ins.b is not None else -1
-            p.x = ins.x.index if ins.x is not None else -1
+        """The program: an array of fa_instr filled a column at a time, then validated."""
+        table = np.zeros(max(1, len(instrs)), INSTR)
+        rows = table[:len(instrs)]
+        for name, column in (("op", [i.opcode for i in instrs]), ("dtype", [i.dtype for i in instrs]),
+                             ("out", [i.out.index for i in instrs]),
+                             ("a", [-1 if i.a is None else i.a.index for i in instrs]),
+                             ("b", [-1 if i.b is None else i.b.index for i in instrs]),
+                             ("x", [-1 if i.x is None else i.x.index for i in instrs])):
+            rows[name] = np.array(column, np.int32)
+        columns = {}  # field -> (instruction indices, values)
+        for k, ins in enumerate(instrs):
             for key, val in ins.fields.items():
-                if key in ("shape", "sa", "sb", "so", "sx", "geom"):
-                    getattr(p, key)[0:len(val)] = val
-                else:
-                    setattr(p, key, val)
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = ([], [])
+                column[0].append(k)
+                column[1].append(val)
+        for key, (where, vals) in columns.items():
+            width = INSTR[key].shape[:1]
+            if width:  # an array field: its leading entries
+                vals = [list(v) + [0] * (width[0] - len(v)) for v in vals]
+            table[key][where] = vals
+        prog = ffi.from_buffer("fa_instr[]", table)  # keeps `table` alive
         bad = ffi.new("int64_t *")
         err = lib.fa_validate(prog, len(instrs), ffi.new("int64_t[]", slot_bytes or [0]),
                               len(slot_bytes), bad)
