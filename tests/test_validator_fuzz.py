@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 import fastad as ad
 from catalogue import cases
 from fastad.vm import OPCODE_KINDS, OPCODE_NAMES, OPCODES, ffi, lib
-from helpers import rands
+from helpers import SANITIZED, rands
 
 SCALE = float(os.environ.get("FASTAD_EXAMPLES_SCALE", "1"))
 SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck))
@@ -284,8 +284,6 @@ LIBC.free.argtypes = [ctypes.c_void_p]
 LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
 LIBC.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 LIBC.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-with open("/proc/self/maps") as maps:
-    SANITIZED = "libasan" in maps.read()
 PAGE = mmap.PAGESIZE
 GUARD = 512  # bytes of a known pattern before each slot (and after it, up to the next 8)
 MAX_WORK, MAX_BYTES = 1 << 21, 1 << 25
