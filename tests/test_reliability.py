@@ -590,13 +590,13 @@ def test_ctrl_c_during_a_parameter_update_never_leaves_it_half_done(backend, mon
     monkeypatch.setattr(np, "copyto", copy_then_ctrl_c)
     if backend == "native":  # Ctrl-C in the middle of the C call's run
         from fastad import vm
-        execute = vm.Plan.execute
+        run = vm.Plan.run
 
-        def execute_then_ctrl_c(self, *args, **kwargs):
+        def run_then_ctrl_c(self, *args, **kwargs):
             signal.raise_signal(signal.SIGINT)
-            return execute(self, *args, **kwargs)
+            return run(self, *args, **kwargs)
 
-        monkeypatch.setattr(vm.Plan, "execute", execute_then_ctrl_c)
+        monkeypatch.setattr(vm.Plan, "run", run_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         trainer.step(data)
     monkeypatch.undo()

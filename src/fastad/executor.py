@@ -79,7 +79,7 @@ class Executor:
 
     def run(self, feed_dict):
         """The values of `eval_node_list`, as a list of new numpy arrays."""
-        return self._vm.run(feed_mapping(feed_dict))
+        return self._vm.run(feed_dict if type(feed_dict) is dict else feed_mapping(feed_dict))
 
     def cache_info(self):
         """(entries, nbytes, evictions, max_entries, max_bytes) of the per-signature

@@ -199,6 +199,8 @@ class Plan:
             group.append(value)
         self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
         self.long = sum(work(ins) for ins in self.instrs) >= LONG_RUN
+        self.n_instrs = len(self.instrs)
+        self.quick = self.simple and not self.long  # one C call, never stopped by Ctrl-C
         self.pool = []
         self.workspaces = 0  # made so far (each has an arena)
 
@@ -290,8 +292,11 @@ class Plan:
         try:
             if not ws.bind(feed_dict, self.feed_specs):
                 return None
-            if self.simple and ns is None:  # the common case: one C call, outputs copied out
-                self.execute(0, len(self.instrs), ws.slots, options)
+            if self.quick and ns is None:  # the common case: one C call, outputs copied out
+                lib.fa_run(self.prog, 0, self.n_instrs, ws.slots, options.plain)
+                return [view.copy() for view in ws.out_views]
+            if self.simple and ns is None:
+                self.execute(0, self.n_instrs, ws.slots, options)
                 return [view.copy() for view in ws.out_views]
             return self.run_general(ws, options, ns, step_ns)
         finally:
@@ -480,17 +485,20 @@ class Workspace:
                     # `is` first: a dtype equal but not identical carries metadata
                     if (v.dtype is not dtype and v.dtype != dtype) or v.shape != shape:
                         return False
+                    if v is bound[i] and bound_data[i] is None:  # met again: watch its data
+                        if DATA_OFFSET is None:  # unreadable: bound anew every run
+                            bound_data[i], bound_ptr[i] = UNREADABLE, None
+                        else:
+                            bound_data[i] = ffi.cast("intptr_t *", id(v) + DATA_OFFSET)
+                            bound_ptr[i] = int(ffi.cast("intptr_t", slots[slot]))
                     if (v is not bound[i] or bound_data[i][0] != bound_ptr[i]
                             or v.strides != bound_strides[i]):
                         if not v.flags.aligned:
                             return False
                         slots[slot] = ffi.from_buffer(v)  # ValueError when not contiguous
-                        bound[i], bound_strides[i] = v, v.strides
-                        if DATA_OFFSET is None:  # unreadable: bound anew every run
-                            bound_data[i], bound_ptr[i] = UNREADABLE, None
-                        else:
-                            bound_data[i] = ffi.cast("intptr_t *", id(v) + DATA_OFFSET)
-                            bound_ptr[i] = bound_data[i][0]
+                        # a new feed each run (a row of the data) costs no more: its data
+                        # pointer is read the first time it comes again
+                        bound[i], bound_strides[i], bound_data[i] = v, v.strides, None
                 else:
                     return False
         except (KeyError, ValueError):  # another feed set, or a non-contiguous array
