@@ -57,10 +57,14 @@ extern const int fa_num_loops;
 int fa_bind_numpy_loop(int loop, int dtype, uintptr_t ufunc);
 int fa_use_own_loop(int loop, int dtype);
 int fa_loop_origin(int loop, int dtype);
+typedef struct { uintptr_t array; ...; } fa_feed;
+int fa_feed_bind(fa_feed *f, uintptr_t array, char **slot);
+int32_t fa_feeds_changed(const fa_feed *f, int32_t n);
 """
 
-HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "train.h", "vmath.h"]
-SOURCES = ["vm.c", "run.c", "loops.c", "pool.c", "train.c"]
+HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "train.h", "vmath.h",
+           "feeds.h"]
+SOURCES = ["vm.c", "run.c", "loops.c", "pool.c", "train.c", "feeds.c"]
 
 # -fno-wrapv undoes Python's -fwrapv, so that UBSan reports signed overflow too
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
@@ -71,12 +75,12 @@ ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fastad._kernel",
-    '#include "vm.h"\n#include "loops.h"\n#include "pool.h"\n#include "train.h"',
+    '#include "vm.h"\n#include "loops.h"\n#include "pool.h"\n#include "train.h"\n#include "feeds.h"',
     # relative to the project root, where setup.py runs: absolute paths would end up
     # in the sdist's SOURCES and break builds from it
     sources=[os.path.relpath(os.path.join(HERE, name), ROOT) for name in SOURCES],
     depends=[os.path.relpath(os.path.join(HERE, h), ROOT) for h in HEADERS],
-    # numpy's headers for loops.c, which reads numpy's ufunc loop tables
+    # numpy's headers for loops.c (numpy's ufunc loop tables) and feeds.c (array fields)
     include_dirs=[HERE, scipy_openblas32.get_include_dir(), numpy.get_include()],
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library(), "m", "pthread"],

@@ -246,6 +246,31 @@ def test_a_fed_array_whose_strides_change_is_read_with_the_new_ones():
     np.testing.assert_array_equal(ex.run({a: arr})[0], np.zeros(6))
 
 
+def _swap_strides(arr):  # a transposed layout of the same memory: no longer C-contiguous
+    arr.shape, arr.strides = arr.shape[::-1], arr.strides[::-1]
+
+
+def _as_float32(arr):  # the same bytes read as float32: dtype and shape change
+    arr.dtype = np.float32
+
+
+@pytest.mark.parametrize("change", [_swap_strides, _as_float32], ids=["strides", "dtype"])
+@pytest.mark.parametrize("ndim", [2, 8], ids=["2-d", "8-d"])  # 8 > the VM's loop rank
+def test_a_fed_array_changed_in_place_between_runs_is_read_as_it_is_now(change, ndim):
+    a = ad.Variable("a")
+    ex, ref = ad.Executor([a * 2.0]), ad.Executor([a * 2.0], backend="python")
+    arr = np.arange(48.0).reshape((4, 12) if ndim == 2 else (2, 3) + (1,) * 5 + (8,))
+    for _ in range(2):  # bound, then met again
+        np.testing.assert_array_equal(ex.run({a: arr})[0], arr * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        change(arr)
+    for _ in range(2):
+        out, want = ex.run({a: arr})[0], ref.run({a: arr})[0]
+        assert out.dtype == want.dtype and out.shape == want.shape
+        np.testing.assert_array_equal(out, want)
+
+
 def test_a_fed_array_whose_data_moved_is_read_where_it_is_now():
     a = ad.Variable("a")
     ex = ad.Executor([a * 2.0])

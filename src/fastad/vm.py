@@ -389,19 +389,10 @@ PY_BYTES_PER_STEP = 1024
 _SCALAR_TYPES = {np.dtype(np.float64): (float, np.float64), np.dtype(np.float32): (np.float32,)}
 
 
-def _data_field_offset():
-    """Where numpy's PyArrayObject keeps its data pointer (right after the object header,
-    numpy's public struct layout), checked on a probe array; None when it can't be read
-    so (not CPython): then a bound feed's slot is re-pointed on every run."""
-    if sys.implementation.name != "cpython":
-        return None
-    probe = np.empty(3)
-    offset = object.__basicsize__
-    return offset if ffi.cast("intptr_t *", id(probe) + offset)[0] == probe.ctypes.data else None
-
-
-DATA_OFFSET = _data_field_offset()
-UNREADABLE = ffi.new("intptr_t[1]")  # stands in for the field then
+# a fed array is bound by reading numpy's array struct in C (csrc/feeds.c): its address
+# is its id() on CPython; elsewhere each run binds it anew through the buffer protocol
+BIND_BY_ID = sys.implementation.name == "cpython"
+UNBOUND = object()  # in Workspace.bound where no array is bound
 
 
 def run_python_step(step, ws, fresh):
@@ -422,15 +413,16 @@ class Workspace:
     def __init__(self, plan):
         plan.workspaces += 1
         n = len(plan.feed_specs)
-        self.bound = [None] * n  # the feed objects the slots point into
-        self.bound_data = [None] * n  # intptr_t * to each one's data pointer (DATA_OFFSET)
-        self.bound_ptr = [None] * n  # and its data pointer and strides when it was bound
-        self.bound_strides = [None] * n
+        self.owners = [None] * n  # the arrays the slots point into
+        self.bound = [UNBOUND] * n  # those of them whose layouts are recorded
+        self.layouts = ffi.new("fa_feed[]", max(1, n))  # theirs when bound (csrc/feeds.h)
+        self.layout_of = [self.layouts + i for i in range(n)]
         self.feed_of_slot = {slot: i for i, (_, _, _, slot) in enumerate(plan.feed_specs)}
         self.arena = np.empty(plan.arena_bytes + ALIGN, np.uint8)
         base = ffi.cast("char *", ffi.from_buffer(self.arena))
         self.pad = pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
         self.slots = ffi.new("char *[]", max(1, len(plan.slot_bytes)))
+        self.slot_ptrs = [self.slots + slot for _, _, _, slot in plan.feed_specs]
         for s in plan.arena_storages:
             self.slots[s.index] = base + pad + s.offset
         cells = {s.index for s in plan.arena_storages if s.kind == "scalar"}
@@ -452,7 +444,7 @@ class Workspace:
         st = value.storage
         if st.in_arena:
             return self.view(value, self.pad)
-        owner = fresh[st.index] if st.kind == "fresh" else self.bound[self.feed_of_slot[st.index]]
+        owner = fresh[st.index] if st.kind == "fresh" else self.owners[self.feed_of_slot[st.index]]
         return owner.reshape(-1).view(np.uint8).view(value.dtype).reshape(value.shape)
 
     def pinned(self, value, fresh):
@@ -465,14 +457,15 @@ class Workspace:
     def bind(self, feed_dict, feed_specs):
         """Puts the feeds in place; False when a feed is missing or its shape, dtype or
         layout differs from the plan's.  A 0-d feed's value is stored in the arena
-        (cheaper than any pointer); an array's slot is pointed at its data, and left as
-        it is when it is the same (live, referenced) object with the same data pointer
-        and strides as then: that skips `from_buffer`, the dearest step of a small run."""
+        (cheaper than any pointer); an array's slot is pointed at its data.  An array fed
+        again (the same live object: `bound` keeps it) is left as it is, after one C
+        call checks that none changed its data, dtype, shape or strides in place."""
         slots, bound, scalar_ptrs = self.slots, self.bound, self.scalar_ptrs
-        bound_data, bound_ptr, bound_strides = self.bound_data, self.bound_ptr, self.bound_strides
         try:
             for i, (node, shape, dtype, slot) in enumerate(feed_specs):
                 v = feed_dict[node]
+                if v is bound[i]:
+                    continue
                 ptr = scalar_ptrs[i]
                 if ptr is not None:
                     if type(v) in _SCALAR_TYPES[dtype]:
@@ -485,22 +478,22 @@ class Workspace:
                     # `is` first: a dtype equal but not identical carries metadata
                     if (v.dtype is not dtype and v.dtype != dtype) or v.shape != shape:
                         return False
-                    if v is bound[i] and bound_data[i] is None:  # met again: watch its data
-                        if DATA_OFFSET is None:  # unreadable: bound anew every run
-                            bound_data[i], bound_ptr[i] = UNREADABLE, None
-                        else:
-                            bound_data[i] = ffi.cast("intptr_t *", id(v) + DATA_OFFSET)
-                            bound_ptr[i] = int(ffi.cast("intptr_t", slots[slot]))
-                    if (v is not bound[i] or bound_data[i][0] != bound_ptr[i]
-                            or v.strides != bound_strides[i]):
-                        if not v.flags.aligned:
-                            return False
+                    if BIND_BY_ID:
+                        if lib.fa_feed_bind(self.layout_of[i], id(v), self.slot_ptrs[i]):
+                            return False  # not C-contiguous and aligned
+                        bound[i] = v
+                    elif v.flags.aligned:
                         slots[slot] = ffi.from_buffer(v)  # ValueError when not contiguous
-                        # a new feed each run (a row of the data) costs no more: its data
-                        # pointer is read the first time it comes again
-                        bound[i], bound_strides[i], bound_data[i] = v, v.strides, None
+                    else:
+                        return False
+                    self.owners[i] = v
                 else:
                     return False
         except (KeyError, ValueError):  # another feed set, or a non-contiguous array
             return False
+        changed = lib.fa_feeds_changed(self.layouts, len(feed_specs)) if BIND_BY_ID else -1
+        if changed >= 0:  # changed in place since it was bound: bound anew
+            bound[changed] = UNBOUND
+            self.layouts[changed].array = 0
+            return self.bind(feed_dict, feed_specs)
         return True
