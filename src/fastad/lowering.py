@@ -91,6 +91,8 @@ class Lowering:
         self.opcodes, self.maxdim, self.block = opcodes, maxdim, block
         self.kind_of = {opcodes[name]: kind for name, kind in kinds.items()}
         self.kind_of_name = kinds
+        self.const_opcodes = {name for name, kind in kinds.items() if kind == "CONST"}
+        self.rule_of = {}  # an op's `native` -> its rule (None: a Python step)
         self.storages, self.steps, self.values = [], [], {}
         self.constants = []  # (storage, value): written once, when a workspace is made
         self.specs = specs
@@ -273,7 +275,10 @@ class Lowering:
 
     def lower(self, node):
         native = node.op.native
-        rule = KIND_RULES.get(self.kind_of_name.get(native)) or RULES.get(native)
+        rule = self.rule_of.get(native, False)
+        if rule is False:
+            kind = self.kind_of_name.get(native)
+            rule = self.rule_of[native] = KIND_RULES.get(kind) or RULES.get(native)
         values, same = self.values, self.simple.same
         ins = [values[self.simple.resolve(i) if i in same else i] for i in node.inputs]
         if rule is None or rule(self, node, ins) is False:
@@ -285,14 +290,16 @@ class Lowering:
         """UNARY and CONST opcodes (the constant is the node's): one instruction over the
         contiguous elements."""
         opcode = opcode or node.op.native
-        out = self.new_value(node)
-        fields = {"n": math.prod(out.shape)}
-        if self.kind_of_name[opcode] == "CONST":
-            fields["c"] = node.const_attr
-        # emit's work, written out: the commonest instruction of long chains
+        # new_value's and emit's work, written out: the commonest instruction of long chains
+        shape, dtype = self.specs[node]
+        n = math.prod(shape)
+        out = Storage(len(self.storages), n * dtype.itemsize, "temp")
+        self.storages.append(out)
+        self.values[node] = Value(shape, dtype, out)
+        fields = {"n": n, "c": node.const_attr} if opcode in self.const_opcodes else {"n": n}
         a = ins[0].storage
-        self.steps.append(Instr(node, self.opcodes[opcode], DTYPE_CODE[out.dtype], out.storage,
-                                a, None, [a], None, fields))
+        self.steps.append(Instr(node, self.opcodes[opcode], DTYPE_CODE[dtype], out, a, None, [a],
+                                None, fields))
 
     def pow_byconst(self, node, ins):
         """`x ** c`: a square root for 0.5 (as in ops.power), else POW_BYCONST."""
