@@ -419,37 +419,46 @@ static void SFX(window_mask)(const SFX(geometry) *g, const SFX(window) *r, T *ma
             mask[oh * g->ow + ow] = oh >= r->oh0 && oh < r->oh1 && ow >= r->ow0 && ow < r->ow1;
 }
 
-/* A shifted block: dst[d] = mask[d] ? x[at + d] : 0 for d < q, x having `size` elements.
- * Where the mask is 1, x[at + d] is in the block's plane; elsewhere it may be in a
- * neighbouring plane (read, not used): only the blocks at the ends of x are cut. */
-FA_CLONES static void SFX(im2col_shifted)(const T *x, int64_t size, int64_t at, const T *mask,
-                                          int64_t q, T *dst)
+/* `count` shifted blocks, one per image: block t is dst[t*q + d] = mask[d] ? x[at + d] : 0
+ * for d < q, with at = first + t*step, x having `size` elements.  Where the mask is 1,
+ * x[at + d] is in the block's plane; elsewhere it may be in a neighbouring plane (read,
+ * not used): only the blocks at the ends of x are cut.  (One call per kernel offset and
+ * channel, not per image: a clone's call is indirect.) */
+FA_CLONES static void SFX(im2col_shifted)(const T *x, int64_t size, int64_t first, int64_t step,
+                                          int64_t count, const T *mask, int64_t q, T *dst)
 {
-    if (at >= 0 && at + q <= size) {
-        const T *src = x + at;
+    for (int64_t t = 0; t < count; t++, dst += q) {
+        const int64_t at = first + t * step;
+        if (at >= 0 && at + q <= size) {
+            const T *src = x + at;
+            for (int64_t d = 0; d < q; d++)
+                dst[d] = mask[d] != 0 ? src[d] : 0;
+            continue;
+        }
         for (int64_t d = 0; d < q; d++)
-            dst[d] = mask[d] != 0 ? src[d] : 0;
-        return;
+            dst[d] = at + d >= 0 && at + d < size && mask[d] != 0 ? x[at + d] : 0;
     }
-    for (int64_t d = 0; d < q; d++)
-        dst[d] = at + d >= 0 && at + d < size && mask[d] != 0 ? x[at + d] : 0;
 }
 
-/* x[at + d] += src[d] where the mask is 1 (the adjoint).  Elsewhere x keeps its value,
- * -0 included, but a neighbouring plane's element is written back: blocks of one x must
- * not run in parallel. */
+/* x[at + d] += src[t*q + d] where the mask is 1, for the blocks of im2col_shifted (the
+ * adjoint).  Elsewhere x keeps its value, -0 included, but a neighbouring plane's
+ * element is written back: blocks of one x must not run in parallel. */
 FA_CLONES static void SFX(col2im_shifted)(const T *src, const T *mask, int64_t q, T *x,
-                                          int64_t size, int64_t at)
+                                          int64_t size, int64_t first, int64_t step,
+                                          int64_t count)
 {
-    if (at >= 0 && at + q <= size) {
-        T *dst = x + at;
+    for (int64_t t = 0; t < count; t++, src += q) {
+        const int64_t at = first + t * step;
+        if (at >= 0 && at + q <= size) {
+            T *dst = x + at;
+            for (int64_t d = 0; d < q; d++)
+                dst[d] = mask[d] != 0 ? dst[d] + src[d] : dst[d];
+            continue;
+        }
         for (int64_t d = 0; d < q; d++)
-            dst[d] = mask[d] != 0 ? dst[d] + src[d] : dst[d];
-        return;
+            if (at + d >= 0 && at + d < size && mask[d] != 0)
+                x[at + d] += src[d];
     }
-    for (int64_t d = 0; d < q; d++)
-        if (at + d >= 0 && at + d < size && mask[d] != 0)
-            x[at + d] += src[d];
 }
 
 /* dst (Q entries) = what window r sees of plane (H*W), row by row (any stride) */
@@ -490,13 +499,12 @@ static void SFX(im2col)(const SFX(geometry) *g, const T *x, T *cols, T *mask)
                 SFX(window_mask)(g, &r, mask);
             for (int64_t c = 0; c < g->c; c++) {
                 T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
-                for (int64_t n = 0; n < g->n; n++) {
-                    const int64_t plane = (n * g->c + c) * hw;
-                    if (r.shifted)
-                        SFX(im2col_shifted)(x, size, plane + r.shift, mask, q, row + n * q);
-                    else
-                        SFX(im2col_rows)(g, &r, x + plane, row + n * q);
+                if (r.shifted) {
+                    SFX(im2col_shifted)(x, size, c * hw + r.shift, g->c * hw, g->n, mask, q, row);
+                    continue;
                 }
+                for (int64_t n = 0; n < g->n; n++)
+                    SFX(im2col_rows)(g, &r, x + (n * g->c + c) * hw, row + n * q);
             }
         }
 }
@@ -514,13 +522,12 @@ static void SFX(col2im)(const SFX(geometry) *g, const T *cols, T *x, T *mask)
                 SFX(window_mask)(g, &r, mask);
             for (int64_t c = 0; c < g->c; c++) {
                 const T *row = cols + ((c * g->kh + i) * g->kw + j) * np;
-                for (int64_t n = 0; n < g->n; n++) {
-                    const int64_t plane = (n * g->c + c) * hw;
-                    if (r.shifted)
-                        SFX(col2im_shifted)(row + n * q, mask, q, x, size, plane + r.shift);
-                    else
-                        SFX(col2im_rows)(g, &r, row + n * q, x + plane);
+                if (r.shifted) {
+                    SFX(col2im_shifted)(row, mask, q, x, size, c * hw + r.shift, g->c * hw, g->n);
+                    continue;
                 }
+                for (int64_t n = 0; n < g->n; n++)
+                    SFX(col2im_rows)(g, &r, row + n * q, x + (n * g->c + c) * hw);
             }
         }
 }
