@@ -86,7 +86,10 @@ class Simplifier:
             return
         same = self.same
         ins = [self.resolve(i) if i in same else i for i in node.inputs]
-        if self.fold(node, ins) or self.identity(node, ins) or self.by_constant(node, ins):
+        # fold's own first test, here: most nodes of a long graph are not constant
+        foldable = isinstance(op, FillLikeOp) or (ins and ins[0] in self.const)
+        if ((foldable and self.fold(node, ins)) or self.identity(node, ins)
+                or (isinstance(op, BinaryOp) and self.by_constant(node, ins))):
             return
         attrs = tuple(sorted(node.attrs.items(), key=str)) if node.attrs else ()
         key = (op, tuple(ins), node.const_attr, attrs)
@@ -129,8 +132,8 @@ class Simplifier:
 
     def identity(self, node, ins):
         """The input `node` equals bit for bit, by its op's facts, or None."""
-        op, spec = node.op, self.specs[node]
-        candidates = []
+        op = node.op
+        candidates = ()
         if isinstance(op, ConstOp) and is_value(node.const_attr, op.neutral):
             candidates = [ins[0]]
         elif isinstance(op, UnaryOp) and op.involution and ins[0].op is op:
@@ -138,6 +141,7 @@ class Simplifier:
         elif isinstance(op, BinaryOp):
             left, right = op.neutral
             a, b = ins
+            candidates = []
             if b in self.const and is_value(self.const[b], right):
                 candidates.append(a)
             if a in self.const and is_value(self.const[a], left):
@@ -145,7 +149,7 @@ class Simplifier:
         elif isinstance(op, ShapedOp) and op.keeps(node, [self.specs[i][0] for i in ins]):
             candidates = [ins[0]]
         for c in candidates:
-            if self.specs[c] == spec:  # the same shape and dtype: no broadcast, no cast
+            if self.specs[c] == self.specs[node]:  # the same shape and dtype: no broadcast, no cast
                 self.replace(node, c, "identities", "is")
                 return True
         return False
