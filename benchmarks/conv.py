@@ -9,7 +9,8 @@ dgemm of the same shape and transposition through the same BLAS (scipy-openblas3
 `matmul_op`), taking turns, and prints the medians; a layer's GFLOP/s are those of its
 gemm (2 M K N floating-point operations per run).  conv/dgemm is the fraction of the
 dgemm's speed the whole convolution reaches (issue 11 asks >= 50 % for the forward pass
-at batch 64).  Also a 512 x 512 dgemm, the BLAS's speed on a large square product.
+at batch 64).  Also a 512 x 512 dgemm, the BLAS's speed on a large square product, and
+the GFLOP/s of W8's forward convolutions together against it.
 
     python benchmarks/conv.py [--repeats R]
 
@@ -95,13 +96,16 @@ def main(argv=None):
             print(f"{name:<14} {role:<19} {f'{m} x {k} x {n}':>18} {c:9.1f} "
                   f"{flops / c / 1e3:8.1f} {d:9.1f} {flops / d / 1e3:8.1f} {d / c:10.0%}")
             if role == "conv2d":
-                forward.append((name, flops / c / 1e3, d / c))
+                forward.append((name, flops / c / 1e3, d / c, flops, c))
     peak = 2 * 512 ** 3 / statistics.median(big_us) / 1e3
     print(f"\n512 x 512 x 512 dgemm: {peak:.1f} GFLOP/s")
     print("conv2d forward at batch 64:")
-    for name, gflops, ratio in forward:
+    for name, gflops, ratio, _, _ in forward:
         print(f"  {name:<14} {gflops:5.1f} GFLOP/s: {ratio:4.0%} of its dgemm's, "
               f"{gflops / peak:4.0%} of the 512^3 dgemm's")
+    w8 = [(flops, us) for name, _, _, flops, us in forward if name.startswith("W8")]
+    gflops = sum(f for f, _ in w8) / sum(us for _, us in w8) / 1e3
+    print(f"  W8's two together: {gflops:5.1f} GFLOP/s, {gflops / peak:4.0%} of the 512^3 dgemm's")
 
 
 if __name__ == "__main__":
