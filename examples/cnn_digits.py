@@ -17,14 +17,11 @@ Needs scikit-learn; tqdm (progress bar) and matplotlib (--plot) are optional:
 """
 import argparse
 import importlib.util
-import math
-import time
 
 import numpy as np
 
 import fastad as ad
-from mlp_digits import load_data, rate
-from training import LOOPS, epoch_bar, plot_curves, report
+from training import LOOPS, load_digits, plot_curves, train_classifier
 
 
 QUICK_EPOCHS = 4
@@ -53,65 +50,15 @@ def initial_values(params, rng):
 
 def train(epochs=30, batch_size=16, lr=0.05, backend="native", loop="trainer", seed=0,
           progress=False):
-    """Trains on the digits; returns the final test accuracy, the seconds taken (after
-    loading the data), the mean training loss and the test accuracy after each epoch,
-    the History (the loss of every step) and the final parameters."""
-    x_train, y_train, x_test, y_test = load_data(seed)
-    x_train, x_test = x_train.reshape(-1, 1, 8, 8), x_test.reshape(-1, 1, 8, 8)
-    start = time.perf_counter()
-    onehot = np.eye(10)[y_train]
-
-    X, Y = ad.Variable("X"), ad.Variable("Y")
+    """Trains on the digits (training.train_classifier says what it returns)."""
+    x_train, y_train, x_test, y_test = load_digits(seed)
+    data = x_train.reshape(-1, 1, 8, 8), y_train, x_test.reshape(-1, 1, 8, 8), y_test
+    X = ad.Variable("X")
     logits, params = network(X)
-    loss = ad.softmax_cross_entropy_op(logits, Y)
-    predict = ad.Executor([logits], backend=backend)
     values = initial_values(params, np.random.default_rng(seed))
-    steps = math.ceil(len(x_train) / batch_size)  # a step per batch; the last may be smaller
-
-    def test_accuracy(values):
-        scores, = predict.run({X: x_test, **values})
-        return float(np.mean(scores.argmax(axis=1) == y_test))
-
-    accuracies = []
-    with epoch_bar(epochs, f"CNN on digits ({loop}, {backend})", progress) as bar:
-        if loop == "trainer":
-            # the schedule's t counts steps from 1
-            sgd = ad.optim.SGD(lambda t: rate(lr, (t - 1) // steps, epochs), momentum=MOMENTUM)
-            trainer = ad.Trainer(loss, values, sgd, backend=backend)
-
-            def after_epoch(epoch, history):
-                accuracies.append(test_accuracy(dict(trainer.params.items())))
-                report(bar, loss=f"{history.epoch_means[-1]:.4f}",
-                       test_acc=f"{accuracies[-1]:.3f}")
-
-            history = trainer.fit({X: x_train, Y: onehot}, epochs, batch_size=batch_size,
-                                  shuffle=True, seed=seed, callbacks=[after_epoch],
-                                  progress=False)
-            values = dict(trainer.params.items())
-        else:
-            step = ad.Executor([loss, *ad.gradients(loss, params)], backend=backend)
-            velocity = {p: np.zeros_like(values[p]) for p in params}
-            orders = np.random.default_rng(seed)  # the permutations fit(shuffle=True, seed) draws
-            losses = []
-            for epoch in range(epochs):
-                order = orders.permutation(len(x_train))
-                for lo in range(0, len(order), batch_size):
-                    batch = order[lo:lo + batch_size]
-                    l_val, *grads = step.run({**values, X: x_train[batch], Y: onehot[batch]})
-                    for p, g in zip(params, grads):  # fastad.optim.SGD's rule, in numpy
-                        velocity[p] *= MOMENTUM
-                        velocity[p] += g
-                        values[p] -= rate(lr, epoch, epochs) * velocity[p]
-                    losses.append(float(l_val))
-                accuracies.append(test_accuracy(values))
-                report(bar, loss=f"{np.mean(losses[-steps:]):.4f}",
-                       test_acc=f"{accuracies[-1]:.3f}")
-            losses = np.array(losses)
-            history = ad.History(losses, losses.reshape(epochs, steps).mean(axis=1),
-                                 [steps] * epochs)
-    return {"accuracy": accuracies[-1], "seconds": time.perf_counter() - start,
-            "losses": list(history.epoch_means), "accuracies": accuracies,
-            "history": history, "params": {p.name: values[p] for p in params}}
+    return train_classifier("CNN on digits", X, logits, params, values, data, epochs,
+                            batch_size, lr, momentum=MOMENTUM, backend=backend, loop=loop,
+                            seed=seed, progress=progress)
 
 
 def main(argv=None):

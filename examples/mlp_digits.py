@@ -14,99 +14,31 @@ Needs scikit-learn; tqdm (progress bar) and matplotlib (--plot) are optional:
 """
 import argparse
 import importlib.util
-import math
-import time
 
 import numpy as np
 
 import fastad as ad
-from training import LOOPS, epoch_bar, plot_curves, report
+from training import LOOPS, load_digits, plot_curves, train_classifier
 
 
 QUICK_EPOCHS = 12
 
 
-def load_data(seed):
-    """(x_train, y_train, x_test, y_test): pixels scaled to [0, 1], integer labels."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.data / 16, digits.target, test_size=0.25, random_state=seed,
-        stratify=digits.target)
-    return x_train, y_train, x_test, y_test
-
-
-def rate(lr, epoch, epochs):
-    """The learning rate of an epoch: it decays linearly, so that the last epochs settle."""
-    return lr * (1 - epoch / epochs)
-
-
 def train(epochs=30, batch_size=32, lr=0.2, hidden=128, backend="native", loop="trainer",
           seed=0, progress=False):
-    """Trains on the digits; returns the final test accuracy, the seconds taken (after
-    loading the data), the mean training loss and the test accuracy after each epoch,
-    the History (the loss of every step) and the final parameters."""
-    x_train, y_train, x_test, y_test = load_data(seed)
-    start = time.perf_counter()
-    onehot = np.eye(10)[y_train]
-
-    X, Y = ad.Variable("X"), ad.Variable("Y")
+    """Trains on the digits (training.train_classifier says what it returns)."""
+    data = load_digits(seed)
+    X = ad.Variable("X")
     W1, b1, W2, b2 = (ad.Variable(n) for n in ("W1", "b1", "W2", "b2"))
     logits = ad.matmul_op(ad.relu_op(ad.matmul_op(X, W1) + b1), W2) + b2
-    loss = ad.softmax_cross_entropy_op(logits, Y)
-    params = [W1, b1, W2, b2]
-    predict = ad.Executor([logits], backend=backend)
-
     rng = np.random.default_rng(seed)
     values = {W1: rng.standard_normal((64, hidden)) * np.sqrt(2 / 64),  # He initialisation
               b1: np.zeros(hidden),
               W2: rng.standard_normal((hidden, 10)) * np.sqrt(1 / hidden),
               b2: np.zeros(10)}
-    steps = math.ceil(len(x_train) / batch_size)  # a step per batch; the last may be smaller
-
-    def test_accuracy(values):
-        scores, = predict.run({X: x_test, **values})
-        return float(np.mean(scores.argmax(axis=1) == y_test))
-
-    accuracies = []
-    with epoch_bar(epochs, f"MLP on digits ({loop}, {backend})", progress) as bar:
-        if loop == "trainer":
-            # the schedule's t counts steps from 1
-            sgd = ad.optim.SGD(lambda t: rate(lr, (t - 1) // steps, epochs))
-            trainer = ad.Trainer(loss, values, sgd, backend=backend)
-
-            def after_epoch(epoch, history):
-                accuracies.append(test_accuracy(dict(trainer.params.items())))
-                report(bar, loss=f"{history.epoch_means[-1]:.4f}",
-                       test_acc=f"{accuracies[-1]:.3f}")
-
-            history = trainer.fit({X: x_train, Y: onehot}, epochs, batch_size=batch_size,
-                                  shuffle=True, seed=seed, callbacks=[after_epoch],
-                                  progress=False)
-            values = dict(trainer.params.items())
-        else:
-            step = ad.Executor([loss, *ad.gradients(loss, params)], backend=backend)
-            orders = np.random.default_rng(seed)  # the permutations fit(shuffle=True, seed) draws
-            losses = []
-            for epoch in range(epochs):
-                order = orders.permutation(len(x_train))
-                for lo in range(0, len(order), batch_size):
-                    batch = order[lo:lo + batch_size]
-                    l_val, *grads = step.run({**values, X: x_train[batch], Y: onehot[batch]})
-                    for p, g in zip(params, grads):
-                        values[p] -= rate(lr, epoch, epochs) * g
-                    losses.append(float(l_val))
-                accuracies.append(test_accuracy(values))
-                report(bar, loss=f"{np.mean(losses[-steps:]):.4f}",
-                       test_acc=f"{accuracies[-1]:.3f}")
-            losses = np.array(losses)
-            history = ad.History(losses, losses.reshape(epochs, steps).mean(axis=1),
-                                 [steps] * epochs)
-    return {"accuracy": accuracies[-1], "seconds": time.perf_counter() - start,
-            "losses": list(history.epoch_means), "accuracies": accuracies,
-            "history": history, "params": {p.name: values[p] for p in params}}
+    return train_classifier("MLP on digits", X, logits, [W1, b1, W2, b2], values, data,
+                            epochs, batch_size, lr, backend=backend, loop=loop, seed=seed,
+                            progress=progress)
 
 
 def main(argv=None):

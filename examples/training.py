@@ -1,13 +1,97 @@
-"""What the examples share: the two training loops' names, the epoch progress bar
-(tqdm, optional) and the training curves (matplotlib, optional)."""
+"""What the examples share: the digits, the two training loops (Trainer.fit, or a
+Python loop of Executor.run and numpy updates) of a classifier on them, the epoch
+progress bar (tqdm, optional) and the training curves (matplotlib, optional)."""
 import contextlib
 import io
+import math
+import time
 
 import numpy as np
 
 import fastad as ad
 
 LOOPS = ("trainer", "executor")  # Trainer.fit, or Executor.run and numpy updates
+
+
+def load_digits(seed):
+    """(x_train, y_train, x_test, y_test): scikit-learn's digits, pixels scaled to [0, 1],
+    integer labels, 25 % held out."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data / 16, digits.target, test_size=0.25, random_state=seed,
+        stratify=digits.target)
+    return x_train, y_train, x_test, y_test
+
+
+def rate(lr, epoch, epochs):
+    """The learning rate of an epoch: it decays linearly, so that the last epochs settle."""
+    return lr * (1 - epoch / epochs)
+
+
+def train_classifier(title, X, logits, params, values, data, epochs, batch_size, lr,
+                     momentum=0.0, backend="native", loop="trainer", seed=0, progress=False):
+    """Trains the classifier `logits` (a node of the placeholder X; `params` its
+    parameters, from `values`) on data = (x_train, y_train, x_test, y_test) by SGD on the
+    softmax cross-entropy: shuffled batches, the rate decaying linearly per epoch.
+    Returns the final test accuracy, the seconds taken, the mean training loss and the
+    test accuracy after each epoch, the History (every step's loss) and the parameters."""
+    x_train, y_train, x_test, y_test = data
+    start = time.perf_counter()
+    onehot = np.eye(10)[y_train]
+    Y = ad.Variable("Y")
+    loss = ad.softmax_cross_entropy_op(logits, Y)
+    predict = ad.Executor([logits], backend=backend)
+    steps = math.ceil(len(x_train) / batch_size)  # a step per batch; the last may be smaller
+
+    def test_accuracy(values):
+        scores, = predict.run({X: x_test, **values})
+        return float(np.mean(scores.argmax(axis=1) == y_test))
+
+    accuracies = []
+    with epoch_bar(epochs, f"{title} ({loop}, {backend})", progress) as bar:
+        if loop == "trainer":
+            # the schedule's t counts steps from 1
+            sgd = ad.optim.SGD(lambda t: rate(lr, (t - 1) // steps, epochs), momentum=momentum)
+            trainer = ad.Trainer(loss, values, sgd, backend=backend)
+
+            def after_epoch(epoch, history):
+                accuracies.append(test_accuracy(dict(trainer.params.items())))
+                report(bar, loss=f"{history.epoch_means[-1]:.4f}",
+                       test_acc=f"{accuracies[-1]:.3f}")
+
+            history = trainer.fit({X: x_train, Y: onehot}, epochs, batch_size=batch_size,
+                                  shuffle=True, seed=seed, callbacks=[after_epoch],
+                                  progress=False)
+            values = dict(trainer.params.items())
+        else:
+            step = ad.Executor([loss, *ad.gradients(loss, params)], backend=backend)
+            velocity = {p: np.zeros_like(values[p]) for p in params}
+            orders = np.random.default_rng(seed)  # the permutations fit(shuffle=True, seed) draws
+            losses = []
+            for epoch in range(epochs):
+                order = orders.permutation(len(x_train))
+                for lo in range(0, len(order), batch_size):
+                    batch = order[lo:lo + batch_size]
+                    l_val, *grads = step.run({**values, X: x_train[batch], Y: onehot[batch]})
+                    for p, g in zip(params, grads):  # fastad.optim.SGD's rule, in numpy
+                        if momentum:
+                            velocity[p] *= momentum
+                            velocity[p] += g
+                            g = velocity[p]
+                        values[p] -= rate(lr, epoch, epochs) * g
+                    losses.append(float(l_val))
+                accuracies.append(test_accuracy(values))
+                report(bar, loss=f"{np.mean(losses[-steps:]):.4f}",
+                       test_acc=f"{accuracies[-1]:.3f}")
+            losses = np.array(losses)
+            history = ad.History(losses, losses.reshape(epochs, steps).mean(axis=1),
+                                 [steps] * epochs)
+    return {"accuracy": accuracies[-1], "seconds": time.perf_counter() - start,
+            "losses": list(history.epoch_means), "accuracies": accuracies,
+            "history": history, "params": {p.name: values[p] for p in params}}
 
 
 def epoch_bar(epochs, desc, progress):
