@@ -56,6 +56,16 @@ def rands(rng, shapes, domains, dtype=np.float64):
     return [rand(rng, s, d, dtype) for s, d in zip(shapes, domains)]
 
 
+def case_graph(case, rng):
+    """A catalogue case as (placeholders, their values, nodes): the op's output, and the
+    gradients of its sum where the op has them."""
+    inputs = rands(rng, case.shapes, case.domains)
+    xs = [ad.Variable(f"x{i}") for i in range(len(inputs))]
+    out = case.build(*xs)
+    nodes = [out, *ad.gradients(ad.reduce_sum_op(out), xs)] if case.entry.grad else [out]
+    return xs, inputs, nodes
+
+
 # --- finite differences --------------------------------------------------------------------
 
 def numeric_grads(f, args, h=1e-4):

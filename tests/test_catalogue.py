@@ -9,7 +9,7 @@ import pytest
 
 import fastad as ad
 from catalogue import CATALOGUE, EXACT, cases
-from helpers import rands
+from helpers import case_graph, rands
 
 # Every graph's inputs are placeholders (ad.Variable): every test builds on them.
 NOT_IN_CATALOGUE = {"placeholder_op"}
@@ -55,10 +55,7 @@ def test_graph_survives_deepcopy_and_pickle(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_executor_with_its_plans_survives_pickle(case):
-    inputs = rands(np.random.default_rng(0), case.shapes, case.domains)
-    xs = [ad.Variable(f"x{i}") for i in range(len(inputs))]
-    out = case.build(*xs)
-    nodes = [out, *ad.gradients(ad.reduce_sum_op(out), xs)] if case.entry.grad else [out]
+    xs, inputs, nodes = case_graph(case, np.random.default_rng(0))
     for backend in ("native", "python"):
         executor = ad.Executor(nodes, backend=backend)
         want = executor.run(dict(zip(xs, inputs)))  # a plan is cached now

@@ -262,13 +262,10 @@ CATALOGUE_FRESH = textwrap.dedent("""
 
 def test_every_catalogue_executor_runs_alike_in_a_fresh_process(tmp_path):
     from catalogue import cases
-    from helpers import rands
+    from helpers import case_graph
     jobs = []
     for case in cases():
-        inputs = rands(np.random.default_rng(0), case.shapes, case.domains)
-        xs = [ad.Variable(f"x{i}") for i in range(len(inputs))]
-        out = case.build(*xs)
-        nodes = [out, *ad.gradients(ad.reduce_sum_op(out), xs)] if case.entry.grad else [out]
+        xs, inputs, nodes = case_graph(case, np.random.default_rng(0))
         for backend in ("native", "python"):
             executor = ad.Executor(nodes, backend=backend)
             want = executor.run(dict(zip(xs, inputs)))  # with its plan cached
