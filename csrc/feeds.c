@@ -11,12 +11,10 @@
 int fa_feed_bind(fa_feed *f, uintptr_t array, char **slot)
 {
     PyArrayObject *a = (PyArrayObject *)array;
-    if (!PyArray_CHKFLAGS(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED))
+    const int nd = PyArray_NDIM(a);
+    if (!PyArray_CHKFLAGS(a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED) || nd > FA_FEED_MAXDIM)
         return -1;
     *slot = PyArray_BYTES(a);
-    const int nd = PyArray_NDIM(a);
-    if (nd > FA_FEED_MAXDIM)
-        return -1;
     f->array = array;
     f->data = PyArray_BYTES(a);
     f->descr = (uintptr_t)PyArray_DESCR(a);

@@ -2,7 +2,9 @@
  * slot at a fed array's data and records the array's layout (fa_feed_bind); a later run
  * that feeds the same objects checks all their layouts in one call (fa_feeds_changed)
  * instead of re-binding each: `arr.strides = ...`, `arr.shape = ...` or a resize in
- * place between runs is seen there. */
+ * place between runs is seen there.  Both run without the GIL (cffi releases it), as
+ * the run itself reads the arrays: changing a fed array from another thread while a run
+ * reads it is a race in the caller's program, as it is with numpy. */
 #ifndef FASTAD_FEEDS_H
 #define FASTAD_FEEDS_H
 

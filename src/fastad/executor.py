@@ -79,6 +79,7 @@ class Executor:
 
     def run(self, feed_dict):
         """The values of `eval_node_list`, as a list of new numpy arrays."""
+        # feed_mapping's first test, inlined: a plain dict is used as it is
         return self._vm.run(feed_dict if type(feed_dict) is dict else feed_mapping(feed_dict))
 
     def cache_info(self):
