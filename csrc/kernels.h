@@ -110,7 +110,7 @@ FA_CLONES static void SFX(byconst)(int op, const T *a, T c, T c2, T *o, int64_t 
     }
 }
 
-/* One element of a UNARY or CONST op that needs no loop (kinds.h: FAST_UN1), as the
+/* One element of a UNARY or CONST op that needs no loop (kinds.h: FAST_UNS), as the
  * loops above compute it. */
 static inline T SFX(elem1)(int op, T x, T c)
 {
@@ -184,6 +184,30 @@ static inline T SFX(binary1)(int op, T x, T y)
     case FA_EQUAL:         return x == y ? 1 : 0;
     default:      return x > 0 ? y : 0;  /* FA_RELU_GRAD */
     }
+}
+
+/* FAST_UNS and FAST_BINS (kinds.h): a few elements, inline, as the kernels compute them.
+ * An output may be its same-shaped input (in place): element i is read before written. */
+FA_INLINE void SFX(unary_few)(const fa_instr *ins, char *const *slots)
+{
+    const T *a = (const T *)slots[ins->a];
+    T *o = (T *)slots[ins->out];
+    const T c = (T)ins->c;
+    for (int64_t i = 0; i < ins->n; i++)
+        o[i] = SFX(elem1)(ins->op, a[i], c);
+}
+
+FA_INLINE void SFX(binary_few)(const fa_instr *ins, char *const *slots)
+{
+    const T *a = (const T *)slots[ins->a], *b = (const T *)slots[ins->b];
+    T *o = (T *)slots[ins->out];
+    if (ins->ndim != 1) {  /* one element: every operand at offset 0 */
+        o[0] = SFX(binary1)(ins->op, a[0], b[0]);
+        return;
+    }
+    const int64_t sa = ins->sa[0], sb = ins->sb[0], so = ins->so[0];
+    for (int64_t i = 0; i < ins->shape[0]; i++)
+        o[i * so] = SFX(binary1)(ins->op, a[i * sa], b[i * sb]);
 }
 
 static void SFX(binary)(const fa_instr *ins, const T *a, const T *b, T *o)

@@ -30,9 +30,14 @@ static const unsigned char kind_of[] = {
 enum fa_fast {
     FAST_GENERAL = 0,  /* a group, or big enough to be cut into chunks */
     FAST_SMALL,        /* straight to its kernel */
-    FAST_BIN1,         /* a BINARY over one element */
-    FAST_UN1,          /* a UNARY or CONST over one element that needs no math loop */
+    FAST_BINS,         /* a BINARY over at most FA_FEW elements, one row */
+    FAST_UNS,          /* a UNARY or CONST over at most FA_FEW elements, no math loop */
 };
+
+/* Elements an instruction may have to run inline in fa_run's loop, element by element
+ * with the kernels' own expressions, instead of through its kernel (whose call is
+ * indirect): small programs (a per-sample training step) are mostly such. */
+#define FA_FEW 8
 
 /* BINARY opcodes computed by numpy's inner loops (loops.h), not by a C expression. */
 static inline int binary_uses_loop(int op)
@@ -71,20 +76,22 @@ static inline int32_t fast_kind(const fa_instr *ins)
         return FAST_GENERAL;
     if (ins->oa || ins->ob || ins->ox || ins->oo)
         return FAST_SMALL;  /* the inline paths read operands at offset 0 */
-    if ((kind_of[ins->op] == K_UNARY || kind_of[ins->op] == K_CONST) && ins->n == 1) {
+    if ((kind_of[ins->op] == K_UNARY || kind_of[ins->op] == K_CONST) && ins->n >= 1
+        && ins->n <= FA_FEW) {
         switch (ins->op) {
         case FA_NEG: case FA_SQRT: case FA_RELU: case FA_ABS: case FA_SIGN:
         case FA_ADD_BYCONST: case FA_SUB_BYCONST: case FA_RSUB_BYCONST:
         case FA_MUL_BYCONST: case FA_DIV_BYCONST: case FA_RDIV_BYCONST:
-            return FAST_UN1;
+            return FAST_UNS;
         }
     }
     if (kind_of[ins->op] == K_BINARY && !binary_uses_loop(ins->op)) {
         int64_t size = 1;
         for (int d = 0; d < ins->ndim; d++)
             size *= ins->shape[d];
-        if (size == 1)
-            return FAST_BIN1;
+        /* one element (at offset 0, whatever the rank), or one short row */
+        if (size == 1 || (ins->ndim == 1 && size >= 1 && size <= FA_FEW))
+            return FAST_BINS;
     }
     return FAST_SMALL;
 }

@@ -414,20 +414,16 @@ int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
             return 1;
         const fa_instr *ins = &prog[i];
         if (ins->fast && !opts->ns) {  /* small programs: all of them */
-            if (ins->fast == FAST_UN1) {
-                char *o = slots[ins->out];
-                const char *a = slots[ins->a];
+            if (ins->fast == FAST_UNS) {
                 if (ins->dtype == FA_F64)
-                    *(double *)o = elem1_f64(ins->op, *(const double *)a, ins->c);
+                    unary_few_f64(ins, slots);
                 else
-                    *(float *)o = elem1_f32(ins->op, *(const float *)a, (float)ins->c);
-            } else if (ins->fast == FAST_BIN1) {
-                char *o = slots[ins->out];
-                const char *a = slots[ins->a], *b = slots[ins->b];
+                    unary_few_f32(ins, slots);
+            } else if (ins->fast == FAST_BINS) {
                 if (ins->dtype == FA_F64)
-                    *(double *)o = binary1_f64(ins->op, *(const double *)a, *(const double *)b);
+                    binary_few_f64(ins, slots);
                 else
-                    *(float *)o = binary1_f32(ins->op, *(const float *)a, *(const float *)b);
+                    binary_few_f32(ins, slots);
             } else {
                 run_whole(ins, slots);
             }

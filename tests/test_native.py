@@ -505,3 +505,60 @@ def test_sums_round_like_numpy(shape, axis):
         total, mean = ex.run({x: v})
         assert np.array_equal(total, np.sum(v, axis=axis))
         assert np.array_equal(mean, np.mean(v, axis=axis))
+
+
+# --- instructions of a few elements run inline in fa_run's loop (kinds.h: FA_FEW) ----------
+
+FEW_UNARY = [(ad.neg_op, np.negative), (ad.sqrt_op, np.sqrt), (ad.relu_op, None),
+             (ad.abs_op, np.abs), (ad.sign_op, np.sign),
+             (lambda a: a + 0.3, lambda v: v + 0.3), (lambda a: a - 0.3, lambda v: v - 0.3),
+             (lambda a: 0.3 - a, lambda v: 0.3 - v), (lambda a: a * -1.7, lambda v: v * -1.7),
+             (lambda a: a / 1.7, lambda v: v / 1.7), (lambda a: 1.7 / a, lambda v: 1.7 / v)]
+FEW_BINARY = [(lambda a, b: a + b, np.add), (lambda a, b: a - b, np.subtract),
+              (lambda a, b: a * b, np.multiply), (lambda a, b: a / b, np.divide),
+              (ad.less_op, np.less), (ad.greater_equal_op, np.greater_equal),
+              (ad.equal_op, np.equal)]
+
+
+def special_values(rng, n, dtype):
+    """n values mixing signed zeros, infinities, nan and ordinary numbers."""
+    pool = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -2.5, 1e-300, 3.0], dtype)
+    return np.where(rng.random(n) < 0.4, rng.choice(pool, n), rng.standard_normal(n)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9])  # across FA_FEW
+def test_few_element_instructions_equal_numpy_bit_for_bit(n, dtype):
+    rng = np.random.default_rng(n)
+    a, b, s = ad.Variable("a"), ad.Variable("b"), ad.Variable("s")
+    va, vb, vs = (special_values(rng, n, dtype), special_values(rng, n, dtype),
+                  special_values(rng, 1, dtype).reshape(()))
+    with np.errstate(all="ignore"):
+        for op, ref in FEW_UNARY:
+            out, = ad.Executor([op(a)]).run({a: va})
+            want = np.maximum(va, 0) if ref is None else ref(va).astype(dtype)
+            if ref is None:  # relu keeps nan
+                want = np.where(np.isnan(va), va, want)
+            assert out.dtype == dtype and np.array_equal(out, want, equal_nan=True), op
+            assert np.array_equal(np.signbit(out), np.signbit(want)), op
+        for op, ref in FEW_BINARY:  # same shapes, and either side a broadcast scalar
+            for x, y, feed in ((a, b, {a: va, b: vb}), (a, s, {a: va, s: vs}),
+                               (s, b, {s: vs, b: vb})):
+                out, = ad.Executor([op(x, y)]).run(feed)
+                want = ref(feed[x], feed[y]).astype(dtype)
+                assert out.dtype == dtype and np.array_equal(out, want, equal_nan=True), op
+                assert np.array_equal(np.signbit(out), np.signbit(want)), op
+
+
+@pytest.mark.parametrize("n", [2, 8])
+def test_few_element_instructions_in_place_equal_the_reference(n):
+    # a chain of same-shaped elementwise steps: the memory plan writes each over its
+    # dying input, so the inline loops run in place
+    x, y = ad.Variable("x"), ad.Variable("y")
+    z = ad.relu_op((-(x * y) + 0.5) / 3.0 - y) * x
+    nodes = [z, *ad.gradients(ad.reduce_sum_op(z), [x, y])]
+    rng = np.random.default_rng(0)
+    feed = {x: rng.standard_normal(n), y: rng.standard_normal(n)}
+    want = ad.Executor(nodes, backend="python").run(feed)
+    for got, w in zip(ad.Executor(nodes).run(feed), want):
+        assert np.array_equal(got, w)
