@@ -629,3 +629,19 @@ def test_ctrl_c_during_a_parameter_update_never_leaves_it_half_done(backend, mon
     for p in (w, v):
         np.testing.assert_array_equal(trainer.params[p], clean.params[p])
     assert trainer.step(data) == clean.step(data)
+
+
+def test_without_reading_array_structs_feeds_are_bound_anew_each_run(monkeypatch):
+    # where ids are not addresses (not CPython), every run binds through the buffer protocol
+    from fastad import vm
+    monkeypatch.setattr(vm, "BIND_BY_ID", False)
+    a, b = ad.Variable("a"), ad.Variable("b")
+    ex = ad.Executor([a * b + 1.0])
+    arr, other = np.arange(6.0), np.full(6, 2.0)
+    for _ in range(2):
+        np.testing.assert_array_equal(ex.run({a: arr, b: other})[0], arr * 2 + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        arr.strides = (0,)
+    np.testing.assert_array_equal(ex.run({a: arr, b: other})[0], np.full(6, 1.0))
+    np.testing.assert_array_equal(ex.run({a: arr[::2], b: other[:3]})[0], np.ones(3))
