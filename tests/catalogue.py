@@ -251,6 +251,27 @@ TANH = Pre(ad.tanh_op, np.tanh)                      # in (-1, 1): exponents
 SOFTMAX = Pre(ad.softmax_op, np_softmax)             # rows summing to 1: labels
 
 
+# kinks of random-graph steps: where each op's derivative jumps (Kind.kink)
+FIRST = lambda v, *p: v[0]                                       # noqa: E731  relu, abs, where's mask
+DIFFERENCE = lambda v, *p: np.subtract(v[0], v[1])               # noqa: E731  maximum, minimum
+
+
+def TOP_GAP(v, axis, keepdims):
+    """max/min reductions: how far the two largest (smallest) of a reduced group are apart
+    (inf for groups of one)."""
+    x = np.asarray(v[0], dtype=np.float64)
+    if axis is None:
+        x = x.reshape(-1)
+    else:  # the reduced axes last, as one
+        axes = [a % x.ndim for a in np.atleast_1d(axis)]
+        kept = [a for a in range(x.ndim) if a not in axes]
+        x = x.transpose(kept + axes).reshape([x.shape[a] for a in kept] + [-1])
+    if x.shape[-1] < 2:
+        return np.array(np.inf)
+    s = np.sort(x, axis=-1)
+    return np.minimum(s[..., -1] - s[..., -2], s[..., 1] - s[..., 0])
+
+
 @dataclass(frozen=True)
 class Kind:
     """An op as a step of a random graph: `spelling` (a key of the entry's `builds()`)
@@ -261,7 +282,8 @@ class Kind:
     params: object = None  # strategy for param, or a function of the arg shapes giving one
     spelling: str = ""
     pre: tuple = ()
-    kink: bool = False     # finite differences must keep the first argument away from 0
+    kink: object = None    # (arg values, *param) -> each output's distance from a kink (where
+                           # the op's derivative jumps), which finite differences must not cross
     arity: int = None      # default: the entry's
     build: object = None   # (nodes, param) -> node; with `shaped`, (nodes, param, arg shapes)
     shaped: bool = False   # so that a param can fit any arg shapes (tests stretch the shapes)
@@ -568,10 +590,10 @@ CATALOGUE = [
           kinds={"sigmoid": Kind(same, lambda b, s: 1.0)}),
     Entry("relu", lambda x: np.maximum(x, 0), grid(ONE, "nonzero"),
           second=[Second(lambda a: ad.relu_op(a) * a, [(5,)], ["nonzero"])],
-          kinds={"relu": Kind(same, lambda b, s: b[0], kink=True)}),
+          kinds={"relu": Kind(same, lambda b, s: b[0], kink=FIRST)}),
     Entry("abs", np.abs, grid(ONE, "nonzero"),
           second=[Second(lambda a: ad.abs_op(a) * a, [(5,)], ["nonzero"])],
-          kinds={"abs": Kind(same, lambda b, s: b[0], kink=True)}),
+          kinds={"abs": Kind(same, lambda b, s: b[0], kink=FIRST)}),
     # Not in random graphs: at a jump, the backends' last-bit differences near 0 would show.
     Entry("sign", np.sign, grid(ONE, "nonzero"), zero_grads=(0,),
           second=[Second(lambda a: ad.sign_op(a) * a * a, [(5,)], ["nonzero"])]),
@@ -703,9 +725,9 @@ CATALOGUE = [
           kinds={"log_sigmoid": Kind(same, lambda b, s: b[0] + 1.0)}),
     Entry("maximum", np.maximum, grid(PAIRS, "any", "any"),
           second=[Second(lambda a, b: ad.maximum_op(a, b) * a, [(3, 4), (4,)], ["any", "any"])],
-          kinds={"maximum": Kind(bcast, lambda b, s: max(b))}),
+          kinds={"maximum": Kind(bcast, lambda b, s: max(b), kink=DIFFERENCE)}),
     Entry("minimum", np.minimum, grid(PAIRS, "any", "any"),
-          kinds={"minimum": Kind(bcast, lambda b, s: max(b))}),
+          kinds={"minimum": Kind(bcast, lambda b, s: max(b), kink=DIFFERENCE)}),
     # a ** b with b a node (the operator too); a > 0
     Entry("pow", np.power, grid(PAIRS, "pos", "unit"), spellings={"operator": lambda a, b: a ** b},
           second=[Second(lambda a, b: ad.pow_op(a, b), [(3,), (3,)], ["pos", "unit"])],
@@ -713,7 +735,7 @@ CATALOGUE = [
     # 0/1 masks: no gradient through them; the operators with nodes and with numbers
     Entry("less", lambda a, b: (a < b).astype(float), grid(PAIRS, "any", "any"),
           spellings={"operator": lambda a, b: a < b}, zero_grads=(0, 1),
-          kinds={"negative_part": Kind(same, lambda b, s: b[0], arity=1, kink=True,
+          kinds={"negative_part": Kind(same, lambda b, s: b[0], arity=1, kink=FIRST,
                                        build=lambda n, p: (n[0] < 0.0) * n[0],
                                        numpy=lambda v, p: (v[0] < 0) * v[0])}),
     Entry("less_equal", lambda a, b: (a <= b).astype(float), grid(PAIRS, "any", "any"),
@@ -729,7 +751,8 @@ CATALOGUE = [
           zero_grads=(0,)),
     Entry("clip", np.clip, grid(ONE, "any", params=[(-0.5, 1.0), (0.0, 0.0), (-3.0, 3.0)]),
           kinds={"clip": Kind(same, lambda b, s, lo, hi: 1.0,
-                              st.sampled_from([(-0.5, 1.0), (0.0, 1.5)]))}),
+                              st.sampled_from([(-0.5, 1.0), (0.0, 1.5)]),
+                              kink=lambda v, lo, hi: np.minimum(v[0] - lo, v[0] - hi))}),
     # the condition as a mask of the first input
     Entry("where", lambda c, a, b: np.where(c > 0, a, b),
           grid([((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((), (2, 3), ()),
@@ -737,16 +760,18 @@ CATALOGUE = [
           build=lambda c, a, b: ad.where_op(c > 0, a, b), zero_grads=(0,),
           second=[Second(lambda c, a, b: ad.where_op(c > 0, a * a, b * a), [(4,), (4,), (4,)],
                          ["nonzero", "any", "any"])],
-          kinds={"where": Kind(bcast, lambda b, s: max(b[1:]), arity=3,
+          kinds={"where": Kind(bcast, lambda b, s: max(b[1:]), arity=3, kink=FIRST,
                                build=lambda n, p: ad.where_op(n[0] > 0, n[1], n[2]),
                                numpy=lambda v, p: np.where(v[0] > 0, v[1], v[2]))}),
 
     # reductions
     Entry("reduce_max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
           REDUCE, second=[Second(lambda a: ad.reduce_max_op(a * a, axis=-1, keepdims=True) * a, [(2, 3)], ["nonzero"])],
-          kinds={"max": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES)}),
+          kinds={"max": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES,
+                             kink=TOP_GAP)}),
     Entry("reduce_min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
-          REDUCE, kinds={"min": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES)}),
+          REDUCE, kinds={"min": Kind(reduce_shape, lambda b, s, axis, keepdims: b[0], AXES,
+                                     kink=TOP_GAP)}),
     Entry("logsumexp", np_logsumexp, REDUCE + grid([((3, 4),)], "wide", params=[(-1, False)]),
           second=[Second(lambda a: ad.logsumexp_op(a, axis=-1), [(2, 3)], ["any"])],
           kinds={"logsumexp": Kind(reduce_shape, lambda b, s, axis, keepdims:

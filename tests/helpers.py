@@ -223,14 +223,16 @@ def eval_graph_numpy(spec, feeds):
 
 
 def kink_margin(spec, vals):
-    """The smallest nonzero |first argument| of any step whose kind has a kink (relu,
-    abs; inf if none): finite differences across a kink are meaningless.  Exact zeros
-    come from identically-zero inputs (`a - a`), whose derivative is zero on both sides."""
+    """How near any step's arguments are to one of its op's kinks (Kind.kink: relu's and
+    abs's 0, maximum's ties, clip's bounds, where's switch, a max reduction's ties; inf if
+    none): finite differences across a kink are meaningless.  Exact zeros come from
+    identically-equal inputs (`a - a`, `maximum(a, a)`), which stay so on both sides."""
     margin = math.inf
-    for i, s in enumerate(spec.steps):
-        if KINDS[s.kind].kink:
-            x = np.abs(vals[s.args[0]])
-            x = x[x != 0]
-            if x.size:
-                margin = min(margin, float(x.min()))
+    for s in spec.steps:
+        kink = KINDS[s.kind].kink
+        if kink is not None:
+            d = np.abs(np.asarray(kink([vals[a] for a in s.args], *s.param), dtype=np.float64))
+            d = d[d != 0]
+            if d.size:
+                margin = min(margin, float(d.min()))
     return margin

@@ -34,7 +34,7 @@ def _loss(out, shape, rng):
 def _safe_feeds(spec, rng):
     feeds = random_feeds(spec, rng)
     vals = eval_graph_numpy(spec, feeds)
-    # finite differences (steps up to 2e-4) must not cross a kink (relu, abs)
+    # finite differences (steps up to 2e-4) must not cross a kink (relu, abs, max, ...)
     assume(kink_margin(spec, vals) > 1e-3)
     return feeds, vals
 
