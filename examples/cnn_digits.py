@@ -15,13 +15,11 @@ parameters, bit for bit.
 Needs scikit-learn; tqdm (progress bar) and matplotlib (--plot) are optional:
 `pip install fastad[examples]`.
 """
-import argparse
-import importlib.util
-
 import numpy as np
 
 import fastad as ad
-from training import LOOPS, load_digits, plot_curves, train_classifier
+from training import (example_parser, load_digits, parse_example_args, print_result,
+                      train_classifier)
 
 
 QUICK_EPOCHS = 4
@@ -62,30 +60,12 @@ def train(epochs=30, batch_size=16, lr=0.05, backend="native", loop="trainer", s
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--loop", choices=LOOPS, default="trainer",
-                   help="Trainer.fit, or a loop of Executor.run and numpy updates")
-    p.add_argument("--backend", choices=ad.executor.BACKENDS, default="native")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs")
+    p = example_parser(__doc__, QUICK_EPOCHS, epochs=30, lr=0.05)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves")
-    args = p.parse_args(argv)
-    if importlib.util.find_spec("sklearn") is None:
-        p.error("this example needs scikit-learn: pip install fastad[examples]")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        p.error("--plot needs matplotlib: pip install fastad[examples]")
-
-    result = train(QUICK_EPOCHS if args.quick else args.epochs, args.batch_size, args.lr,
-                   args.backend, args.loop, args.seed, progress=True)
-    print(f"test accuracy {result['accuracy']:.3f}, final mean training loss "
-          f"{result['losses'][-1]:.4f}, {len(result['losses'])} epochs in "
-          f"{result['seconds']:.2f} s ({args.loop} loop, {args.backend} backend)")
-    if args.plot:
-        plot_curves(result, args.plot, "test accuracy")
-        print(f"wrote {args.plot}")
+    args = parse_example_args(p, argv, needs_sklearn=True)
+    result = train(args.epochs, args.batch_size, args.lr, args.backend, args.loop, args.seed,
+                   progress=True)
+    print_result(result, args, "test accuracy", "final mean training loss")
 
 
 if __name__ == "__main__":

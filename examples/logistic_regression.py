@@ -14,14 +14,12 @@ the update in numpy), which ends at the same parameters, bit for bit.
 
 Optional: tqdm (progress bar), matplotlib (--plot): `pip install fastad[examples]`.
 """
-import argparse
-import importlib.util
 import time
 
 import numpy as np
 
 import fastad as ad
-from training import LOOPS, epoch_bar, plot_curves, report
+from training import epoch_bar, example_parser, parse_example_args, print_result, report
 
 
 QUICK_EPOCHS = 20
@@ -94,29 +92,15 @@ def train(n=100, lr=0.1, epochs=100, backend="native", loop="trainer", seed=0,
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--loop", choices=LOOPS, default="trainer",
-                   help="Trainer.fit, or the seed's loop of Executor.run and numpy updates")
-    p.add_argument("--backend", choices=ad.executor.BACKENDS, default="native")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs")
+    p = example_parser(__doc__, QUICK_EPOCHS, epochs=100, lr=0.1,
+                       loop_help="Trainer.fit, or the seed's loop of Executor.run and numpy "
+                                 "updates")
     p.add_argument("--n", type=int, default=100, help="number of samples")
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves")
-    args = p.parse_args(argv)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        p.error("--plot needs matplotlib: pip install fastad[examples]")
-
-    result = train(args.n, args.lr, QUICK_EPOCHS if args.quick else args.epochs,
-                   args.backend, args.loop, args.seed, progress=True)
-    print(f"training accuracy {result['accuracy']:.3f}, final mean loss "
-          f"{result['losses'][-1]:.4f}, {len(result['losses'])} epochs in "
-          f"{result['seconds']:.2f} s ({args.loop} loop, {args.backend} backend)")
-    print(f"w = {result['params']['w']}, b = {result['params']['b']}")
-    if args.plot:
-        plot_curves(result, args.plot, "training accuracy")
-        print(f"wrote {args.plot}")
+    args = parse_example_args(p, argv)
+    result = train(args.n, args.lr, args.epochs, args.backend, args.loop, args.seed,
+                   progress=True)
+    print_result(result, args, "training accuracy", "final mean loss",
+                 f"w = {result['params']['w']}, b = {result['params']['b']}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""What the examples share: the digits, the two training loops (Trainer.fit, or a
-Python loop of Executor.run and numpy updates) of a classifier on them, the epoch
-progress bar (tqdm, optional) and the training curves (matplotlib, optional)."""
+"""What the examples share: their command line, the digits, the two training loops
+(Trainer.fit, or a Python loop of Executor.run and numpy updates) of a classifier on
+them, the epoch progress bar (tqdm, optional) and the training curves (matplotlib,
+optional)."""
+import argparse
 import contextlib
+import importlib.util
 import io
 import math
 import time
@@ -11,6 +14,47 @@ import numpy as np
 import fastad as ad
 
 LOOPS = ("trainer", "executor")  # Trainer.fit, or Executor.run and numpy updates
+
+
+def example_parser(doc, quick_epochs, epochs, lr,
+                   loop_help="Trainer.fit, or a loop of Executor.run and numpy updates"):
+    """The options every example takes (the caller adds its own): --loop, --backend,
+    --epochs, --quick (`quick_epochs` epochs), --lr, --seed, --plot."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--loop", choices=LOOPS, default="trainer", help=loop_help)
+    p.add_argument("--backend", choices=ad.executor.BACKENDS, default="native")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--quick", action="store_true", help=f"{quick_epochs} epochs")
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves")
+    p.set_defaults(quick_epochs=quick_epochs)
+    return p
+
+
+def parse_example_args(p, argv, needs_sklearn=False):
+    """The parsed options, `epochs` set by --quick; an error when a package the run needs
+    is missing."""
+    args = p.parse_args(argv)
+    if needs_sklearn and importlib.util.find_spec("sklearn") is None:
+        p.error("this example needs scikit-learn: pip install fastad[examples]")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        p.error("--plot needs matplotlib: pip install fastad[examples]")
+    if args.quick:
+        args.epochs = args.quick_epochs
+    return args
+
+
+def print_result(result, args, accuracy_name, loss_name, *more):
+    """The run's summary line (and `more` lines), and its curves when --plot asks."""
+    print(f"{accuracy_name} {result['accuracy']:.3f}, {loss_name} "
+          f"{result['losses'][-1]:.4f}, {len(result['losses'])} epochs in "
+          f"{result['seconds']:.2f} s ({args.loop} loop, {args.backend} backend)")
+    for line in more:
+        print(line)
+    if args.plot:
+        plot_curves(result, args.plot, accuracy_name)
+        print(f"wrote {args.plot}")
 
 
 def load_digits(seed):
