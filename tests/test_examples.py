@@ -43,24 +43,14 @@ def test_logistic_regression(backend):
     assert_same_training(results["trainer"], results["executor"])
 
 
-def test_mlp_digits(backend):
+@pytest.mark.parametrize("name, accuracy", [("mlp_digits", 0.95), ("cnn_digits", 0.9)])
+def test_digits_examples(name, accuracy, backend):
     pytest.importorskip("sklearn", reason=NEEDS_SKLEARN)
-    example = load_example("mlp_digits")
+    example = load_example(name)
     results = {loop: example.train(epochs=example.QUICK_EPOCHS, backend=backend, loop=loop)
                for loop in ("trainer", "executor")}
     for result in results.values():
-        assert result["accuracy"] >= 0.95, result["accuracies"]
-        assert result["losses"][-1] < result["losses"][0] / 2
-    assert_same_training(results["trainer"], results["executor"])
-
-
-def test_cnn_digits(backend):
-    pytest.importorskip("sklearn", reason=NEEDS_SKLEARN)
-    example = load_example("cnn_digits")
-    results = {loop: example.train(epochs=example.QUICK_EPOCHS, backend=backend, loop=loop)
-               for loop in ("trainer", "executor")}
-    for result in results.values():
-        assert result["accuracy"] >= 0.9, result["accuracies"]
+        assert result["accuracy"] >= accuracy, result["accuracies"]
         assert result["losses"][-1] < result["losses"][0] / 2
     assert_same_training(results["trainer"], results["executor"])
 
