@@ -95,7 +95,6 @@ def test_logsumexp_is_stable(backend):
 # --- ties, masks and spellings -----------------------------------------------------------------
 
 def test_max_gradient_is_shared_among_ties(backend):
-    x = ad.Variable("x")
     xv = np.array([[3.0, 1.0, 3.0, 3.0], [0.0, -1.0, -2.0, -0.0]])
     for op, want in [(ad.reduce_max_op, [[1 / 3, 0, 1 / 3, 1 / 3], [0.5, 0, 0, 0.5]]),
                      (ad.reduce_min_op, [[0, 1, 0, 0], [0, 0, 1, 0]])]:

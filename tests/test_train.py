@@ -1,7 +1,6 @@
 """Trainer and fastad.optim: the kernel's training loop against the same loops written
 in Python, optimizers against numpy references, batching and shuffling, Ctrl-C, bad
 input and threads."""
-import os
 import signal
 import subprocess
 import sys
