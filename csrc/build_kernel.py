@@ -35,6 +35,7 @@ extern const int fa_block;
 int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);
+double fa_work(const fa_instr *prog, int64_t n_instr);
 int fa_run(const fa_instr *prog, int64_t start, int64_t end, char *const *slots,
            const fa_opts *opts);
 typedef struct { const fa_instr *prog; int64_t n_instr; char *const *slots; ...; } fa_shard;

@@ -328,6 +328,42 @@ static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n)
     }
 }
 
+/* Elements one validated instruction processes; a matmul or a convolution counts its
+ * multiply-adds / 8.  In double: a program's total may pass 2**63. */
+static double work_of(const fa_instr *ins)
+{
+    const int64_t *g = ins->geom;
+    double shape = 1;
+    for (int d = 0; d < ins->ndim; d++)
+        shape *= (double)ins->shape[d];
+    switch (kind_of[ins->op]) {
+    case K_UNARY: case K_CONST: case K_FILL:
+        return (double)ins->n;
+    case K_TERNARY: case K_BINARY: case K_COPY: case K_SUM:
+        return shape;
+    case K_MATMUL:  /* shape: the stack's batch axes */
+        return shape * (double)ins->m * (double)ins->n * (double)ins->k / 8;
+    case K_INDEX:
+        return (double)ins->m * (double)ins->shape[0] * (double)ins->n;
+    case K_CONV:    /* N, C, H, W, O, KH, KW, stride, padding */
+        return (double)g[0] * g[4] * window_count(g[2], g[5], g[7], g[8]) *
+               window_count(g[3], g[6], g[7], g[8]) * g[1] * g[5] * g[6] / 8;
+    case K_POOL:    /* N, C, H, W */
+        return (double)g[0] * g[1] * g[2] * g[3];
+    case K_ROWS:
+        return (double)ins->m * (double)ins->n;
+    }
+    return 0;
+}
+
+double fa_work(const fa_instr *prog, int64_t n_instr)
+{
+    double total = 0;
+    for (int64_t i = 0; i < n_instr; i++)
+        total += work_of(&prog[i]);
+    return total;
+}
+
 int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad)
 {

@@ -61,6 +61,10 @@ int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
                 int32_t n_slots, int64_t *bad);
 const char *fa_error_message(int code);
 
+/* Elements a validated program processes (a matmul or convolution: its multiply-adds
+ * / 8): how long a run takes, roughly. */
+double fa_work(const fa_instr *prog, int64_t n_instr);
+
 /* How a run runs. */
 typedef struct {
     int32_t threads;        /* threads it may use, the caller's included (>= 1) */

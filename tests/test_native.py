@@ -220,6 +220,25 @@ def grouped_program():
     return ex._vm.last
 
 
+@pytest.mark.parametrize("make, shapes, work", [
+    (ad.exp_op, [(300,)], 300),
+    (lambda x, w: x * w, [(4, 1), (1, 5)], 20),                      # the broadcast loop
+    (ad.matmul_op, [(5, 7), (7, 3)], 5 * 3 * 7 / 8),                 # multiply-adds / 8
+    (ad.matmul_op, [(2, 5, 7), (7, 3)], 2 * 5 * 3 * 7 / 8),          # a stack of two
+    (lambda x, w: ad.conv2d_op(x, w, padding=1), [(2, 3, 6, 6), (4, 3, 3, 3)],
+     2 * 4 * 6 * 6 * 3 * 3 * 3 / 8),
+    (lambda x: ad.max_pool2d_op(x, 2), [(2, 3, 6, 6)], 2 * 3 * 6 * 6),
+    (ad.softmax_op, [(4, 5)], 20),
+])
+def test_a_plans_work_counts_elements_and_multiply_adds(make, shapes, work):
+    """The work that decides whether a run is long (caught Ctrl-C) and worth threads."""
+    xs = [ad.Variable(f"x{i}") for i in range(len(shapes))]
+    ex = ad.Executor([make(*xs)])
+    ex.run({x: np.ones(s) for x, s in zip(xs, shapes)})
+    assert len(ex._vm.last.instrs) == 1
+    assert ex._vm.last.work == work
+
+
 def test_long_elementwise_runs_are_grouped_and_agree():
     plan = grouped_program()
     groups = [i.fields.get("group", 0) for i in plan.instrs]

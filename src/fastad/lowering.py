@@ -28,14 +28,29 @@ class Value:
         self.shape, self.dtype, self.storage = shape, dtype, storage
 
 
+class Values(dict):
+    """node -> its Value; a node simplification replaced has its replacement's."""
+
+    def __init__(self, simple):
+        super().__init__()
+        self.resolve = simple.resolve
+
+    def __missing__(self, node):
+        by = self.resolve(node)
+        if by is node:
+            raise KeyError(node)
+        return self[by]
+
+
 class Instr:
     """One VM instruction before it becomes a `fa_instr`."""
     __slots__ = ("node", "opcode", "dtype", "out", "a", "b", "x", "reads", "inplace", "fields")
 
-    def __init__(self, node, opcode, dtype, out, a, b, inplace, x, fields):
+    def __init__(self, node, opcode, dtype, out, a, b, inplace, x, fields, reads=None):
         self.node, self.opcode, self.dtype = node, opcode, dtype
         self.out, self.a, self.b, self.x = out, a, b, x
-        self.reads = list(filter(None, (a, b, x)))  # the storages of those that are not None
+        # the storages of a, b and x that are not None
+        self.reads = [s for s in (a, b, x) if s is not None] if reads is None else reads
         self.inplace = inplace
         self.fields = fields  # ndim/shape/sa/sb/sx/so, oa/ob/ox/oo, n, m, k, trans_*, c, c2
 
@@ -93,18 +108,19 @@ class Lowering:
         self.kind_of_name = kinds
         self.const_opcodes = {name for name, kind in kinds.items() if kind == "CONST"}
         self.rule_of = {}  # an op's `native` -> its rule (None: a Python step)
-        self.storages, self.steps, self.values = [], [], {}
+        self.storages, self.steps = [], []
         self.constants = []  # (storage, value): written once, when a workspace is made
         self.specs = specs
         targets = {t for t, _ in assign}  # fed buffers the program writes: never arena cells
-        for node in schedule.feeds:
-            shape, dtype = specs[node]
-            kind = "scalar" if shape == () and node not in targets else "feed"
-            self.values[node] = Value(shape, dtype, self.storage(shape, dtype, kind))
         # evaluate: how simplification computes constant nodes; None: don't simplify
         needed = [*eval_nodes, *(node for _, node in assign)]
         self.simple = (simplify(schedule.steps, specs, needed, evaluate) if evaluate
                        else Simplified(schedule.steps, {}, {}))
+        self.values = Values(self.simple)
+        for node in schedule.feeds:
+            shape, dtype = specs[node]
+            kind = "scalar" if shape == () and node not in targets else "feed"
+            self.values[node] = Value(shape, dtype, self.storage(shape, dtype, kind))
         outputs = {self.simple.resolve(n) for n in eval_nodes}
         const, lower = self.simple.const, self.lower
         for node in self.simple.steps:
@@ -279,8 +295,8 @@ class Lowering:
         if rule is False:
             kind = self.kind_of_name.get(native)
             rule = self.rule_of[native] = KIND_RULES.get(kind) or RULES.get(native)
-        values, same = self.values, self.simple.same
-        ins = [values[self.simple.resolve(i) if i in same else i] for i in node.inputs]
+        values = self.values
+        ins = [values[i] for i in node.inputs]
         if rule is None or rule(self, node, ins) is False:
             self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
@@ -297,9 +313,9 @@ class Lowering:
         self.storages.append(out)
         self.values[node] = Value(shape, dtype, out)
         fields = {"n": n, "c": node.const_attr} if opcode in self.const_opcodes else {"n": n}
-        a = ins[0].storage
-        self.steps.append(Instr(node, self.opcodes[opcode], DTYPE_CODE[dtype], out, a, None, [a],
-                                None, fields))
+        a = [ins[0].storage]  # read, and may be written over
+        self.steps.append(Instr(node, self.opcodes[opcode], DTYPE_CODE[dtype], out, a[0], None, a,
+                                None, fields, a))
 
     def pow_byconst(self, node, ins):
         """`x ** c`: a square root for 0.5 (as in ops.power), else POW_BYCONST."""

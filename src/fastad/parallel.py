@@ -33,7 +33,7 @@ from .schedule import Schedule, as_feed, packed, real_dtype
 from . import vm
 
 LINE = 64  # bytes of a cache line: shards write to no line another shard writes
-# Elements of work (as vm.work counts them) a shard needs to be worth waking a thread
+# Elements of work (as fa_work counts them) a shard needs to be worth waking a thread
 # for (some tens of microseconds); smaller shards run one after another on the caller.
 SHARD_WORK = 1 << 15
 ONE_THREAD = vm.RunOptions(1)  # shards that run one after another (Python steps)
@@ -198,7 +198,7 @@ class _Program:
         sched = Schedule(find_topo_sort(nodes + dp._results), nodes + dp._results, set(fed))
         self.plan = vm.Plan(sched, sched.infer([fed[n] for n in sched.feeds]), [],
                             assign=list(zip(dp._results, nodes)))
-        self.work = sum(vm.work(ins) for ins in self.plan.instrs)
+        self.work = self.plan.work
         self.result_nodes = dp._results
         self.pool = []
 

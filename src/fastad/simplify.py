@@ -64,6 +64,7 @@ class Simplifier:
     def __init__(self, steps, specs, eval_nodes, evaluate):
         self.specs, self.evaluate = specs, evaluate
         self.same, self.const, self.seen = {}, {}, {}
+        self.rewrites = {}  # op -> its rewrites (rewrites_of)
         self.counts = {"common subexpressions": 0, "identities": 0, "by constants": 0,
                        "folded": 0, "dead": 0}
         self.notes = []
@@ -86,11 +87,12 @@ class Simplifier:
             return
         same = self.same
         ins = [self.resolve(i) if i in same else i for i in node.inputs]
-        # fold's own first test, here: most nodes of a long graph are not constant
-        foldable = isinstance(op, FillLikeOp) or (ins and ins[0] in self.const)
-        if ((foldable and self.fold(node, ins)) or self.identity(node, ins)
-                or (isinstance(op, BinaryOp) and self.by_constant(node, ins))):
-            return
+        rewrites = self.rewrites.get(op)
+        if rewrites is None:
+            rewrites = self.rewrites[op] = self.rewrites_of(op)
+        for rewrite in rewrites:
+            if rewrite(node, ins):
+                return
         attrs = tuple(sorted(node.attrs.items(), key=str)) if node.attrs else ()
         key = (op, tuple(ins), node.const_attr, attrs)
         try:
@@ -100,17 +102,31 @@ class Simplifier:
         if first is not node:
             self.replace(node, first, "common subexpressions", "same as")
 
+    def rewrites_of(self, op):
+        """The rewrites that can apply to nodes of `op`, tried in this order (decided
+        once per op: most nodes of a long graph need only the first test of one)."""
+        out = [self.fill] if isinstance(op, FillLikeOp) else [self.fold]
+        if isinstance(op, ConstOp):
+            out.append(self.neutral_constant)
+        elif isinstance(op, UnaryOp) and op.involution:
+            out.append(self.involution)
+        elif isinstance(op, BinaryOp):
+            out += [self.neutral_operand, self.by_constant]
+        elif isinstance(op, ShapedOp):
+            out.append(self.keeps_shape)
+        return out
+
     def replace(self, node, by, what, how):
         self.same[node] = by
         self.counts[what] += 1
         self.notes.append(f"{how} {by}: {node}")
 
+    def fill(self, node, ins):
+        self.const[node] = node.op.fill_value(node)
+        return True
+
     def fold(self, node, ins):
-        op = node.op
-        if isinstance(op, FillLikeOp):
-            self.const[node] = op.fill_value(node)
-            return True
-        const = self.const
+        op, const = node.op, self.const
         if not ins or ins[0] not in const:  # the first input decides for every op
             return False
         for i in ins[:1] if isinstance(op, ShapedOp) else ins:
@@ -121,44 +137,43 @@ class Simplifier:
         vals = []
         for i in ins:
             shape, dtype = self.specs[i]
-            vals.append(np.full(shape, self.const.get(i, 0.0), dtype))
+            vals.append(np.full(shape, const.get(i, 0.0), dtype))
         value = uniform_value(self.evaluate(node, vals))
         if value is None:
             return False
-        self.const[node] = value
+        const[node] = value
         self.counts["folded"] += 1
         self.notes.append(f"folded to {value!r}: {node}")
         return True
 
-    def identity(self, node, ins):
-        """The input `node` equals bit for bit, by its op's facts, or None."""
-        op = node.op
-        candidates = ()
-        if isinstance(op, ConstOp) and is_value(node.const_attr, op.neutral):
-            candidates = [ins[0]]
-        elif isinstance(op, UnaryOp) and op.involution and ins[0].op is op:
-            candidates = [self.resolve(ins[0].inputs[0])]
-        elif isinstance(op, BinaryOp):
-            left, right = op.neutral
-            a, b = ins
-            candidates = []
-            if b in self.const and is_value(self.const[b], right):
-                candidates.append(a)
-            if a in self.const and is_value(self.const[a], left):
-                candidates.append(b)
-        elif isinstance(op, ShapedOp) and op.keeps(node, [self.specs[i][0] for i in ins]):
-            candidates = [ins[0]]
-        for c in candidates:
-            if self.specs[c] == self.specs[node]:  # the same shape and dtype: no broadcast, no cast
-                self.replace(node, c, "identities", "is")
-                return True
-        return False
+    # identities: the node equals an input bit for bit, by its op's facts
+
+    def neutral_constant(self, node, ins):  # x <op> c with c the op's neutral constant
+        return is_value(node.const_attr, node.op.neutral) and self.same_as(node, ins[0])
+
+    def involution(self, node, ins):  # -(-x)
+        return ins[0].op is node.op and self.same_as(node, self.resolve(ins[0].inputs[0]))
+
+    def neutral_operand(self, node, ins):  # a <op> fill(r) or fill(l) <op> b
+        (left, right), (a, b), const = node.op.neutral, ins, self.const
+        return ((b in const and is_value(const[b], right) and self.same_as(node, a))
+                or (a in const and is_value(const[a], left) and self.same_as(node, b)))
+
+    def keeps_shape(self, node, ins):  # a broadcast, sum or reshape to the shape it has
+        return (node.op.keeps(node, [self.specs[i][0] for i in ins])
+                and self.same_as(node, ins[0]))
+
+    def same_as(self, node, c):
+        """Replaces `node` by `c` when they have the same shape and dtype (no
+        broadcast, no cast)."""
+        if self.specs[c] != self.specs[node]:
+            return False
+        self.replace(node, c, "identities", "is")
+        return True
 
     def by_constant(self, node, ins):
         """`a <op> fill(c)` (or `fill(c) <op> b`) as the op's ConstOp of a (or b)."""
         op = node.op
-        if not isinstance(op, BinaryOp):
-            return False
         for side, (x, c) in enumerate(((ins[1], ins[0]), (ins[0], ins[1]))):
             rewrite = op.byconst[side]
             if (rewrite is not None and c in self.const and x not in self.const

@@ -13,7 +13,6 @@ import _signal  # signal.getsignal without its enum conversion (a hot path)
 import contextlib
 import ctypes
 import gc
-import math
 import os
 import signal
 import sys
@@ -94,7 +93,7 @@ class RunOptions:
 DEFAULT_OPTIONS = RunOptions(int(os.environ.get("FASTAD_THREADS", "1")))
 
 # A run is long (worth catching Ctrl-C for, at two system calls a run) from this many
-# elements processed; matmuls count m*n*k / 8.
+# elements processed (fa_work: matmuls and convolutions count multiply-adds / 8).
 LONG_RUN = 1 << 20
 
 
@@ -198,7 +197,8 @@ class Plan:
             self.outputs.append(("copy" if group is self.copied else "fresh", len(group)))
             group.append(value)
         self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
-        self.long = sum(work(ins) for ins in self.instrs) >= LONG_RUN
+        self.work = lib.fa_work(self.prog, len(self.instrs))  # elements processed, roughly
+        self.long = self.work >= LONG_RUN
         self.n_instrs = len(self.instrs)
         self.quick = self.simple and not self.long  # one C call, never stopped by Ctrl-C
         self.pool = []
@@ -368,17 +368,6 @@ def evaluate_one(node, vals):
     vals = dict(zip(node.inputs, vals))
     specs = sched.infer([(vals[i].shape, vals[i].dtype) for i in sched.feeds])
     return Plan(sched, specs, [node], simplified=False).run(vals, DEFAULT_OPTIONS)[0]
-
-
-def work(ins):
-    """Elements an instruction processes (matmul: m*n*k / 8 per matrix), to tell long
-    runs."""
-    f = ins.fields
-    if "k" in f and "trans_a" in f:
-        return math.prod(f.get("shape", ())) * f["m"] * f["n"] * f["k"] // 8
-    if "shape" in f:
-        return math.prod(f["shape"])
-    return f.get("n", 0) * f.get("m", 1)
 
 
 # Python objects of a plan per instruction, roughly (Instr, Storage, fields; measured
