@@ -121,13 +121,7 @@ class Lowering:
             shape, dtype = specs[node]
             kind = "scalar" if shape == () and node not in targets else "feed"
             self.values[node] = Value(shape, dtype, self.storage(shape, dtype, kind))
-        outputs = {self.simple.resolve(n) for n in eval_nodes}
-        const, lower = self.simple.const, self.lower
-        for node in self.simple.steps:
-            if node in const:
-                self.constant(node, const[node], node in outputs)
-            else:
-                lower(node)
+        self.lower({self.simple.resolve(n) for n in eval_nodes})
         self.outputs = self.claim_outputs(eval_nodes)
         self.assign(assign)
         self.arena_bytes = plan_memory(self.storages, self.steps, self.form_groups())
@@ -289,16 +283,22 @@ class Lowering:
         self.unary_into(node, "SIGN", sign, value)
         return self.cast(node, sign, dtype)
 
-    def lower(self, node):
-        native = node.op.native
-        rule = self.rule_of.get(native, False)
-        if rule is False:
-            kind = self.kind_of_name.get(native)
-            rule = self.rule_of[native] = KIND_RULES.get(kind) or RULES.get(native)
-        values = self.values
-        ins = [values[i] for i in node.inputs]
-        if rule is None or rule(self, node, ins) is False:
-            self.steps.append(PythonStep(node, ins, self.new_value(node)))
+    def lower(self, outputs):
+        """Lowers the simplified steps in order: each by its op's rule, or as a Python
+        step; a folded node as a constant."""
+        const, rule_of, values = self.simple.const, self.rule_of, self.values
+        for node in self.simple.steps:
+            if node in const:
+                self.constant(node, const[node], node in outputs)
+                continue
+            native = node.op.native
+            rule = rule_of.get(native, False)
+            if rule is False:
+                kind = self.kind_of_name.get(native)
+                rule = rule_of[native] = KIND_RULES.get(kind) or RULES.get(native)
+            ins = [values[i] for i in node.inputs]
+            if rule is None or rule(self, node, ins) is False:
+                self.steps.append(PythonStep(node, ins, self.new_value(node)))
 
     # -- the rules; returning False falls back to a Python step --------------------------
 

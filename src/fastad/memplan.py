@@ -16,12 +16,13 @@ class Storage:
     the arena), "const" (arena, a constant written once when the arena is made), "temp"
     (arena, reusable), "output" (arena, copied out after the run), "fresh" (a new
     array per run, for large outputs) or "unused" (no instruction touches it)."""
-    __slots__ = ("index", "nbytes", "kind", "offset", "capacity")
+    __slots__ = ("index", "nbytes", "kind", "offset", "capacity", "last_use")
 
     def __init__(self, index, nbytes, kind):
         self.index, self.nbytes, self.kind = index, nbytes, kind
-        self.offset = None
-        self.capacity = 0
+        self.offset = None  # plan_memory's: where it lives, how many bytes it holds there,
+        self.capacity = 0   # and the step that touches it last
+        self.last_use = -1
 
     @property
     def in_arena(self):
@@ -41,16 +42,15 @@ def plan_memory(storages, steps, groups=()):
     so reusing its memory stays safe; any other buffer a member reads (a broadcast
     element) is kept until the group ends, so that no member writes over it while a
     later block still needs it."""
-    last_use = {}
     for i, step in enumerate(steps):
         for s in step.reads:
-            last_use[s] = i
-        last_use[step.out] = i
+            s.last_use = i
+        step.out.last_use = i
     for start, end, whole in groups:
         for step in steps[start:end]:
             for s in step.reads:
-                if s.nbytes != whole:
-                    last_use[s] = max(last_use[s], end - 1)
+                if s.nbytes != whole and s.last_use < end - 1:
+                    s.last_use = end - 1
     free, top = [], 0  # free: [capacity, offset] blocks, reusable
 
     def allocate(s):
@@ -73,7 +73,7 @@ def plan_memory(storages, steps, groups=()):
         out, reads = step.out, step.reads
         if out.offset is None and out.kind in ARENA_KINDS:
             for s in step.inplace:
-                if (s.kind == "temp" and last_use[s] == i and s.capacity >= out.nbytes
+                if (s.kind == "temp" and s.last_use == i and s.capacity >= out.nbytes
                         and s.offset is not None):
                     # write over the dying input; it no longer owns the block
                     out.offset, out.capacity, s.capacity = s.offset, s.capacity, 0
@@ -84,7 +84,7 @@ def plan_memory(storages, steps, groups=()):
         if out.offset is None and out.kind in ARENA_KINDS:
             allocate(out)
         for s in (*reads, out):  # a storage met twice is freed once: its capacity is 0
-            if s.capacity and s.kind == "temp" and last_use[s] == i:
+            if s.capacity and s.kind == "temp" and s.last_use == i:
                 free.append([s.capacity, s.offset])
                 s.capacity = 0
     return top

@@ -91,7 +91,7 @@ class Simplifier:
         if rewrites is None:
             rewrites = self.rewrites[op] = self.rewrites_of(op)
         for rewrite in rewrites:
-            if rewrite(node, ins):
+            if rewrite(self, node, ins):
                 return
         attrs = tuple(sorted(node.attrs.items(), key=str)) if node.attrs else ()
         key = (op, tuple(ins), node.const_attr, attrs)
@@ -104,16 +104,19 @@ class Simplifier:
 
     def rewrites_of(self, op):
         """The rewrites that can apply to nodes of `op`, tried in this order (decided
-        once per op: most nodes of a long graph need only the first test of one)."""
-        out = [self.fill] if isinstance(op, FillLikeOp) else [self.fold]
+        once per op: most nodes of a long graph need only the first test of one).
+        Functions, not bound methods: a Simplifier holding its own methods would be a
+        reference cycle, freed only by the cycle collector."""
+        cls = type(self)
+        out = [cls.fill] if isinstance(op, FillLikeOp) else [cls.fold]
         if isinstance(op, ConstOp):
-            out.append(self.neutral_constant)
+            out.append(cls.neutral_constant)
         elif isinstance(op, UnaryOp) and op.involution:
-            out.append(self.involution)
+            out.append(cls.involution)
         elif isinstance(op, BinaryOp):
-            out += [self.neutral_operand, self.by_constant]
+            out += [cls.neutral_operand, cls.by_constant]
         elif isinstance(op, ShapedOp):
-            out.append(self.keeps_shape)
+            out.append(cls.keeps_shape)
         return out
 
     def replace(self, node, by, what, how):

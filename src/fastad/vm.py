@@ -180,7 +180,10 @@ class Plan:
         self.fed = frozenset(sched.feeds)
         self.slot_bytes = [s.nbytes for s in low.storages]
         self.arena_bytes = low.arena_bytes
-        self.arena_storages = [s for s in low.storages if s.kind in ARENA_KINDS]
+        arena = [s for s in low.storages if s.kind in ARENA_KINDS]
+        self.arena_slots = np.array([s.index for s in arena], np.intp)  # and their offsets:
+        self.arena_offsets = np.array([s.offset for s in arena], np.uintp)
+        self.scalar_slots = {s.index for s in arena if s.kind == "scalar"}
         self.constants = low.constants
         self.instrs = [s for s in low.steps if isinstance(s, Instr)]
         self.prog = self.assemble(self.instrs, self.slot_bytes)
@@ -408,16 +411,16 @@ class Workspace:
         self.layout_of = [self.layouts + i for i in range(n)]
         self.feed_of_slot = {slot: i for i, (_, _, _, slot) in enumerate(plan.feed_specs)}
         self.arena = np.empty(plan.arena_bytes + ALIGN, np.uint8)
-        base = ffi.cast("char *", ffi.from_buffer(self.arena))
-        self.pad = pad = -int(ffi.cast("uintptr_t", base)) % ALIGN
+        base = int(ffi.cast("uintptr_t", ffi.from_buffer(self.arena)))
+        self.pad = pad = -base % ALIGN
         self.slots = ffi.new("char *[]", max(1, len(plan.slot_bytes)))
         self.slot_ptrs = [self.slots + slot for _, _, _, slot in plan.feed_specs]
-        for s in plan.arena_storages:
-            self.slots[s.index] = base + pad + s.offset
-        cells = {s.index for s in plan.arena_storages if s.kind == "scalar"}
+        # the arena's slots point at their offsets: the table written as addresses
+        np.frombuffer(ffi.buffer(self.slots), np.uintp)[plan.arena_slots] = (
+            plan.arena_offsets + np.uintp(base + pad))
         self.scalar_ptrs = [  # typed pointers to the 0-d feeds' arena cells
             ffi.cast("double *" if dtype == np.float64 else "float *", self.slots[slot])
-            if slot in cells else None for _, shape, dtype, slot in plan.feed_specs]
+            if slot in plan.scalar_slots else None for _, shape, dtype, slot in plan.feed_specs]
         self.out_views = [self.view(v, pad) for v in plan.copied]
         for value, c in plan.constants:
             self.view(value, pad)[...] = c
