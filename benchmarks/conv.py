@@ -92,7 +92,7 @@ def main(argv=None):
                 gemm_us.append(instruction_us(*gemm, runs))
                 big_us.append(instruction_us(*big, 20))
             c, d = statistics.median(conv_us), statistics.median(gemm_us)
-            m, k, n = (gemm[0]._vm.last.instrs[0].fields[f] for f in ("m", "k", "n"))
+            m, k, n = (gemm[0]._vm.last.instructions()[0].fields[f] for f in ("m", "k", "n"))
             print(f"{name:<14} {role:<19} {f'{m} x {k} x {n}':>18} {c:9.1f} "
                   f"{flops / c / 1e3:8.1f} {d:9.1f} {flops / d / 1e3:8.1f} {d / c:10.0%}")
             if role == "conv2d":

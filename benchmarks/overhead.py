@@ -36,7 +36,7 @@ def main():
 
     run = best(lambda: ex.run(feed))
     opts = DEFAULT_OPTIONS.plain
-    c_call = best(lambda: lib.fa_run(plan.prog, 0, len(plan.instrs), slots, opts))
+    c_call = best(lambda: lib.fa_run(plan.prog, 0, plan.n_instrs, slots, opts))
     print(f"run {run:.2f} µs, its C call alone {c_call:.2f} µs, "
           f"Python beyond the call {run - c_call:.2f} µs")
 

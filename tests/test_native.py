@@ -235,13 +235,32 @@ def test_a_plans_work_counts_elements_and_multiply_adds(make, shapes, work):
     xs = [ad.Variable(f"x{i}") for i in range(len(shapes))]
     ex = ad.Executor([make(*xs)])
     ex.run({x: np.ones(s) for x, s in zip(xs, shapes)})
-    assert len(ex._vm.last.instrs) == 1
+    assert ex._vm.last.n_instrs == 1
     assert ex._vm.last.work == work
+
+
+def test_a_plans_instructions_lowered_again_are_its_program():
+    """A plan keeps only the assembled table; `instructions()` lowers it again (folded
+    constants, by-constant rewrites, a Python step and a group included) and checks
+    that the table it assembles is the plan's, byte for byte."""
+    x, a = ad.Variable("x"), ad.Variable("a")
+    y = Square()(chain(x, a, 8) * ad.oneslike_op(x) * 3.0) + ad.zeroslike_op(x)
+    loss = ad.reduce_sum_op(y)
+    ex = ad.Executor([loss, *ad.gradients(loss, [x, a])])
+    ex.run({x: np.linspace(-1, 1, 5000), a: np.float64(0.7)})
+    plan = ex._vm.last
+    first, second = plan.instructions(), plan.instructions()
+    assert len(first) == plan.n_instrs and plan.segments is not None
+    assert [(i.opcode, i.out.index, i.fields) for i in first] == [
+        (i.opcode, i.out.index, i.fields) for i in second]
+    assert max(i.fields.get("group", 0) for i in first) > 1
+    assert plan.rewrites.counts["folded"] and plan.rewrites.counts["by constants"]
+    assert plan.disassemble().count("\n") >= plan.n_instrs
 
 
 def test_long_elementwise_runs_are_grouped_and_agree():
     plan = grouped_program()
-    groups = [i.fields.get("group", 0) for i in plan.instrs]
+    groups = [i.fields.get("group", 0) for i in plan.instructions()]
     assert max(groups) >= 10, groups
     x, a = ad.Variable("x"), ad.Variable("a")
     loss = ad.reduce_sum_op(chain(x, a, 12))
@@ -254,7 +273,7 @@ def test_long_elementwise_runs_are_grouped_and_agree():
 def validate(plan, prog):
     sizes = ffi.new("int64_t[]", plan.slot_bytes)
     bad = ffi.new("int64_t *")
-    return lib.fa_validate(prog, len(plan.instrs), sizes, len(plan.slot_bytes), bad)
+    return lib.fa_validate(prog, plan.n_instrs, sizes, len(plan.slot_bytes), bad)
 
 
 FIELDS = ["op", "dtype", "out", "a", "b", "ndim", "trans_a", "group", "n", "m", "k"]
@@ -263,12 +282,12 @@ BAD_VALUES = [-1, -2**31, 2**31 - 1, 10**6, 2**62, len(OPCODES)]
 
 def corruptions(plan):
     """Every instruction with one field (or one axis of shape/sa/sb/so) set to a bad value."""
-    for i in range(len(plan.instrs)):
+    for i in range(plan.n_instrs):
         for field in FIELDS + ["shape", "sa", "sb", "so"]:
             for value in BAD_VALUES:
                 for axis in range(lib.fa_maxdim) if field in ("shape", "sa", "sb", "so") else [None]:
-                    prog = ffi.new("fa_instr[]", len(plan.instrs))
-                    ffi.memmove(prog, plan.prog, ffi.sizeof("fa_instr") * len(plan.instrs))
+                    prog = ffi.new("fa_instr[]", plan.n_instrs)
+                    ffi.memmove(prog, plan.prog, ffi.sizeof("fa_instr") * plan.n_instrs)
                     if axis is not None:
                         getattr(prog[i], field)[axis] = value
                     elif field in ("n", "m", "k"):
@@ -291,7 +310,7 @@ def test_validation_rejects_corrupted_programs(which):
             rejected += 1
         else:
             accepted += 1  # garbage values are fine, stray memory accesses are not
-            lib.fa_run(prog, 0, len(plan.instrs), plan.pool[0].slots, ffi.NULL)
+            lib.fa_run(prog, 0, plan.n_instrs, plan.pool[0].slots, ffi.NULL)
     assert rejected and accepted  # the mutations hit both kinds
 
 
@@ -300,8 +319,8 @@ def test_validation_names_what_is_wrong():
     codes = {}
     for field, value in [("op", len(OPCODES)), ("dtype", 2), ("out", len(plan.slot_bytes)),
                          ("ndim", lib.fa_maxdim + 1), ("out", -1), ("group", 2)]:
-        prog = ffi.new("fa_instr[]", len(plan.instrs))
-        ffi.memmove(prog, plan.prog, ffi.sizeof("fa_instr") * len(plan.instrs))
+        prog = ffi.new("fa_instr[]", plan.n_instrs)
+        ffi.memmove(prog, plan.prog, ffi.sizeof("fa_instr") * plan.n_instrs)
         setattr(prog[0], field, value)
         codes[field, value] = ffi.string(lib.fa_error_message(validate(plan, prog))).decode()
     assert codes == {("op", len(OPCODES)): "opcode out of range", ("dtype", 2): "bad dtype",

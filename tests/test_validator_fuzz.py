@@ -107,11 +107,11 @@ def seed_programs():
             feeds[0] = feeds[0].astype(np.float32)
         plan = lowered([out, loss, *(ad.gradients(loss, xs) if case.entry.grad else [])],
                        dict(zip(xs, feeds)))
-        for op in {ins.opcode for ins in plan.instrs}:
+        for op in {ins.opcode for ins in plan.instructions()}:
             by_opcode.setdefault(op, []).append(plan)
     assert set(by_opcode) == set(OPCODE_NAMES), "an opcode no catalogue graph uses"
     plans = {id(p): p for ps in by_opcode.values()
-             for p in sorted(ps, key=lambda p: len(p.instrs))[:2]}
+             for p in sorted(ps, key=lambda p: p.n_instrs)[:2]}
     x, a = ad.Variable("x"), ad.Variable("a")
     chain = ad.exp_op(ad.sigmoid_op(x * a + 0.5)) * x - a
     loss = ad.reduce_sum_op(chain)
@@ -120,10 +120,10 @@ def seed_programs():
     extra = [lowered([loss, *ad.gradients(loss, [x, a])], {x: long, a: np.float64(0.7)}),
              lowered([loss, ad.softmax_op(x), *ad.gradients(loss, [x, a])],
                      {x: big, a: np.float64(0.7)})]
-    assert max(ins.fields.get("group", 0) for ins in extra[0].instrs) > 2
+    assert max(ins.fields.get("group", 0) for ins in extra[0].instructions()) > 2
     programs = []
     for plan in [*plans.values(), *extra]:
-        programs.append(Program([instr_dict(p) for p in plan.prog[0:len(plan.instrs)]],
+        programs.append(Program([instr_dict(p) for p in plan.prog[0:plan.n_instrs]],
                                 list(plan.slot_bytes)))
     return programs
 

@@ -296,7 +296,8 @@ class Lowering:
             if rule is False:
                 kind = self.kind_of_name.get(native)
                 rule = rule_of[native] = KIND_RULES.get(kind) or RULES.get(native)
-            ins = [values[i] for i in node.inputs]
+            inputs = node.inputs  # one input, the commonest, without a comprehension's cost
+            ins = [values[inputs[0]]] if len(inputs) == 1 else [values[i] for i in inputs]
             if rule is None or rule(self, node, ins) is False:
                 self.steps.append(PythonStep(node, ins, self.new_value(node)))
 

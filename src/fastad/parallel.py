@@ -236,7 +236,7 @@ def run_shards(programs, slots):
     ffi, lib = vm.ffi, vm.lib
     shards = ffi.new("fa_shard[]", len(slots))
     for shard, prog, slot in zip(shards, programs, slots):
-        shard.prog, shard.n_instr = prog.plan.prog, len(prog.plan.instrs)
+        shard.prog, shard.n_instr = prog.plan.prog, prog.plan.n_instrs
         shard.slots = slot.ws.slots
     catching = (any(prog.plan.long for prog in programs) and vm.catches_ctrl_c()
                 and lib.fa_sigint_begin() == 0)

@@ -74,10 +74,10 @@ def profile(plan, run, runs, ns):
         row[2] += nbytes
         row[3] += flops
 
-    i = 0
-    while i < len(plan.instrs):
-        ins = plan.instrs[i]
-        members = plan.instrs[i:i + max(1, ins.fields.get("group", 0))]
+    i, instrs = 0, plan.instructions()
+    while i < len(instrs):
+        ins = instrs[i]
+        members = instrs[i:i + max(1, ins.fields.get("group", 0))]
         us = ns[i] / 1e3 / runs
         nbytes = touched(s for m in members for s in (*m.reads, m.out))
         name = group_name(members) if len(members) > 1 else ins.node.op.name

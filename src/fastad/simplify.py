@@ -85,8 +85,10 @@ class Simplifier:
         op = node.op
         if not op.builtin:  # a user op may be impure: never merged, folded or skipped
             return
-        same = self.same
-        ins = [self.resolve(i) if i in same else i for i in node.inputs]
+        same, ins = self.same, list(node.inputs)  # the inputs, as simplified so far
+        for k, i in enumerate(ins):
+            if i in same:
+                ins[k] = self.resolve(i)
         rewrites = self.rewrites.get(op)
         if rewrites is None:
             rewrites = self.rewrites[op] = self.rewrites_of(op)

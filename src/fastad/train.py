@@ -570,7 +570,7 @@ class NativeLoop:
             s.stride = s.bytes = dtype.itemsize
         loss_value = plan.copied[0]
         job = self.job = ffi.new("fa_train_job *")
-        job.prog, job.n_instr, job.slots = plan.prog, len(plan.instrs), self.ws.slots
+        job.prog, job.n_instr, job.slots = plan.prog, plan.n_instrs, self.ws.slots
         job.n_streams, job.streams = len(self.data_nodes) + len(self.lr_nodes), self.streams
         job.batch = 1 if batch is None else batch
         job.loss_slot = loss_value.storage.index

@@ -137,7 +137,7 @@ class NativeVM:
             if plan.run(feed_dict, self.options, ns, step_ns) is None:
                 plan.run(self.converted(plan.fed, feed_dict), self.options, ns, step_ns)
 
-        return profile(plan, run, runs, ffi.new("int64_t[]", max(1, len(plan.instrs))))
+        return profile(plan, run, runs, ffi.new("int64_t[]", max(1, plan.n_instrs)))
 
     def converted(self, fed, feed_dict):
         vals = {}
@@ -167,12 +167,22 @@ class Plan:
     """One lowered, validated program and what a run needs to bind and unpack it."""
 
     def __init__(self, sched, specs, eval_nodes, simplified=True, assign=()):
+        # what the program is lowered from: instructions() lowers it again
+        self.source = (sched, [specs[n] for n in sched.feeds], list(eval_nodes), simplified,
+                       list(assign))
         with gc_paused():
             self.build(sched, specs, eval_nodes, simplified, assign)
 
+    @staticmethod
+    def lower(sched, specs, eval_nodes, simplified, assign):
+        return Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
+                        lib.fa_block, evaluate_one if simplified else None, assign)
+
     def build(self, sched, specs, eval_nodes, simplified, assign):
-        low = Lowering(sched, specs, eval_nodes, OPCODES, OPCODE_KINDS, lib.fa_maxdim,
-                       lib.fa_block, evaluate_one if simplified else None, assign)
+        """The plan keeps the assembled program, not the Python objects it was assembled
+        from: they die here (a long graph's would cost the cycle collector's passes
+        and about 1 KB per instruction)."""
+        low = self.lower(sched, specs, eval_nodes, simplified, assign)
         self.rewrites = low.simple  # what simplification did
         self.feed_specs = [  # np.dtype(str): the plain dtype, should the feed's carry metadata
             (node, specs[node][0], np.dtype(specs[node][1].str), low.values[node].storage.index)
@@ -185,10 +195,11 @@ class Plan:
         self.arena_offsets = np.array([s.offset for s in arena], np.uintp)
         self.scalar_slots = {s.index for s in arena if s.kind == "scalar"}
         self.constants = low.constants
-        self.instrs = [s for s in low.steps if isinstance(s, Instr)]
-        self.prog = self.assemble(self.instrs, self.slot_bytes)
+        instrs = [s for s in low.steps if isinstance(s, Instr)]
+        self.n_instrs = len(instrs)
+        self.prog = self.assemble(instrs, self.slot_bytes)
         # native ranges and Python steps in program order; None when all is native
-        self.segments = self.split(low.steps) if len(self.instrs) < len(low.steps) else None
+        self.segments = self.split(low.steps) if len(instrs) < len(low.steps) else None
         self.outputs = []  # per eval node: ("copy", k) | ("fresh", k) | ("dup", i)
         self.copied, self.fresh, first = [], [], {}
         for i, value in enumerate(low.outputs):
@@ -200,23 +211,33 @@ class Plan:
             self.outputs.append(("copy" if group is self.copied else "fresh", len(group)))
             group.append(value)
         self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
-        self.work = lib.fa_work(self.prog, len(self.instrs))  # elements processed, roughly
+        self.work = lib.fa_work(self.prog, self.n_instrs)  # elements processed, roughly
         self.long = self.work >= LONG_RUN
-        self.n_instrs = len(self.instrs)
         self.quick = self.simple and not self.long  # one C call, never stopped by Ctrl-C
         self.pool = []
         self.workspaces = 0  # made so far (each has an arena)
 
     def held_bytes(self):
         """The memory this plan holds, roughly: its arenas (one at least), the program
-        and slot tables, and the Python objects describing the program."""
+        and slot tables, and the Python objects kept per instruction and slot."""
         return ((self.arena_bytes + ALIGN) * max(1, self.workspaces)
-                + len(self.instrs) * (ffi.sizeof("fa_instr") + PY_BYTES_PER_STEP)
+                + self.n_instrs * (ffi.sizeof("fa_instr") + PY_BYTES_PER_STEP)
                 + len(self.slot_bytes) * 8 * (1 + max(1, self.workspaces)))
+
+    def instructions(self):
+        """The program's instructions as `lowering.Instr` objects (for disassemble and
+        profile): lowered again from the plan's source, which gives the same program."""
+        sched, signature, eval_nodes, simplified, assign = self.source
+        low = self.lower(sched, sched.infer(signature), eval_nodes, simplified, assign)
+        instrs = [s for s in low.steps if isinstance(s, Instr)]
+        again = self.assemble(instrs, [s.nbytes for s in low.storages])
+        if ffi.buffer(again)[:] != ffi.buffer(self.prog)[:]:
+            raise RuntimeError("fastad internal error: lowering the plan again gave another program")
+        return instrs
 
     def disassemble(self):
         """The program as text: one line per instruction or Python step."""
-        lines = [f"# {len(self.instrs)} instructions, {len(self.slot_bytes)} slots, "
+        lines = [f"# {self.n_instrs} instructions, {len(self.slot_bytes)} slots, "
                  f"arena {self.arena_bytes} bytes"]
         if self.constants:
             lines.append("# constants, written once: " + ", ".join(
@@ -225,9 +246,10 @@ class Plan:
         if done:
             lines.append(f"# simplified: {', '.join(done)}")
             lines += [f"#   {note}" for note in self.rewrites.notes]
-        for start, end, step in self.segments or [(0, len(self.instrs), None)]:
+        instrs = self.instructions()
+        for start, end, step in self.segments or [(0, self.n_instrs, None)]:
             for i in range(start, end):
-                ins = self.instrs[i]
+                ins = instrs[i]
                 operands = ", ".join(f"s{s.index}" for s in (ins.a, ins.b, ins.x) if s is not None)
                 extra = " ".join(f"{k}={v}" for k, v in ins.fields.items()
                                  if k != "ndim" and (k, v) != ("group", 0))
@@ -330,7 +352,7 @@ class Plan:
             slots[value.storage.index] = ffi.from_buffer(arr)
         by_slot = {value.storage.index: arr for value, arr in zip(self.fresh, fresh)}
         try:
-            for start, end, step in self.segments or [(0, len(self.instrs), None)]:
+            for start, end, step in self.segments or [(0, self.n_instrs, None)]:
                 if end > start:
                     self.execute(start, end, slots, options, ns)
                 if step is not None:
@@ -373,9 +395,10 @@ def evaluate_one(node, vals):
     return Plan(sched, specs, [node], simplified=False).run(vals, DEFAULT_OPTIONS)[0]
 
 
-# Python objects of a plan per instruction, roughly (Instr, Storage, fields; measured
-# at ~650 bytes): the plan cache's byte count includes them
-PY_BYTES_PER_STEP = 1024
+# Python objects of a plan per instruction, roughly (its slot's size, the simplified
+# steps; tracemalloc measured ~35 bytes for a long chain): the plan cache's byte count
+# includes them
+PY_BYTES_PER_STEP = 64
 
 # Python types whose values a 0-d feed slot of each dtype takes as they are
 _SCALAR_TYPES = {np.dtype(np.float64): (float, np.float64), np.dtype(np.float32): (np.float32,)}
