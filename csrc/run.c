@@ -370,7 +370,13 @@ static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts
 {
     cut_job job = {.ins = ins, .slots = slots, .opts = opts};
     const int threads = opts->threads;
-    if (!plan_cut(ins, &job)) {
+    /* Chunks are for threads and for Ctrl-C's checks; on one thread, uninterruptible,
+     * an instruction runs whole (one call of a numpy loop, not one per chunk) unless
+     * its chunks round differently: a gemm cut by rows, a sum cut at pairwise subtrees
+     * (both cut the same way on every thread count, so that the results are the same). */
+    const int cut = plan_cut(ins, &job);
+    if (!cut || (threads == 1 && !opts->interruptible && job.how != CUT_GEMM &&
+                 job.how != CUT_TREE)) {
         if (ins->group > 1) {
             if (ins->dtype == FA_F64)
                 run_group_f64(ins, slots, 0, group_elements(ins));
