@@ -617,6 +617,10 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
     const int per_image = SFX(per_image)(&g);
     switch (ins->op) {
     case FA_CONV2D:                                         /* W(O, CKK) @ cols */
+        if (conv_direct_isa(ins)) {                         /* conv.h */
+            SFX(conv_direct)(conv_direct_isa(ins), ins->geom, a, b, scratch, o);
+            break;
+        }
         SFX(im2col)(&g, a, cols, chan);
         if (per_image)
             for (int64_t n = 0; n < g.n; n++)

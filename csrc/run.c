@@ -68,6 +68,8 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
         }                                                                          \
     } while (0)
 
+#include "conv.h"
+
 #define T double
 #define OTHER float
 #define SFX(name) name##_f64

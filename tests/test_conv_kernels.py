@@ -1,12 +1,15 @@
-"""The native convolution and pooling kernels on every path they take: im2col's shifted
-copy (stride 1 and OW == W: each image's block of a row is one copy of the plane) and its
-row-by-row path, col2im, windows that see only padding, strides, uneven kernels; max
+"""The native convolution and pooling kernels on every path they take: the direct
+convolution (stride 1, forward) with AVX-512 and with AVX2, each dtype, channel blocks
+and column vectors cut short; im2col's shifted copy (stride 1 and OW == W: each image's
+block of a row is one copy of the plane) and its row-by-row path, col2im, windows that
+see only padding, strides, uneven kernels; max
 pooling's nan, signed-zero and tie rules, overlapping windows.  Each against the direct
 loops of tests/catalogue.py and the python backend, float64 and float32."""
 import numpy as np
 import pytest
 
 import fastad as ad
+from fastad.vm import OPCODES, lib
 from catalogue import (np_avg_grad, np_conv2d, np_conv2d_grad_filter, np_conv2d_grad_input,
                        np_max_gather, np_max_scatter, np_pool)
 
@@ -27,7 +30,24 @@ CONVS = [
     ((0, 2, 4, 4), (3, 2, 3, 3), 1, 1),     # no images
     ((2, 2, 4, 4), (0, 2, 3, 3), 1, 1),     # no filters
     ((2, 0, 4, 4), (3, 0, 3, 3), 1, 1),     # no channels
+    ((3, 2, 6, 6), (11, 2, 3, 3), 1, 1),    # direct: a block of 3 channels after one of 8
+    ((2, 3, 5, 13), (5, 3, 3, 3), 1, 1),    # direct: rows of 13, the last vector masked
+    ((2, 1, 9, 30), (3, 1, 5, 3), 1, 2),    # direct: rows of 32, uneven kernel
+    ((2, 8, 6, 8), (9, 8, 3, 3), 1, 1),     # 72 taps: direct with AVX-512 only
 ]
+
+BEST_CONV = lib.fa_conv_isa(-1)  # the direct convolution's best instruction set here
+
+
+@pytest.fixture(params=[0, 1, 2], ids=["im2col", "direct-avx2", "direct-avx512"])
+def conv_path(request):
+    """Runs the test with the direct convolution at most at this instruction set (0:
+    never; im2col and a gemm)."""
+    if request.param > BEST_CONV:
+        pytest.skip("this CPU lacks the instruction set")
+    lib.fa_conv_isa(request.param)
+    yield request.param
+    lib.fa_conv_isa(BEST_CONV)
 
 
 def conv_id(case):
@@ -44,7 +64,7 @@ def run_both(build, inputs, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CONVS, ids=[conv_id(c) for c in CONVS])
-def test_conv_kernels_match_the_direct_loops(case, dtype):
+def test_conv_kernels_match_the_direct_loops(case, dtype, conv_path):
     xs, ws, s, p = case
     rng = np.random.default_rng(len(xs) * sum(xs) + s + 7 * p)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
@@ -66,7 +86,33 @@ def test_conv_kernels_match_the_direct_loops(case, dtype):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=name)
 
 
-def test_conv_padding_is_zero_not_left_over():
+def conv_paths(case, dtype):
+    """The instruction set each CONV2D instruction of the case's forward pass runs with."""
+    xs, ws, s, p = case
+    x, w = ad.Variable("x"), ad.Variable("w")
+    ex = ad.Executor([ad.conv2d_op(x, w, stride=s, padding=p)])
+    ex.run({x: np.ones(xs, dtype), w: np.ones(ws, dtype)})
+    plan = ex._vm.last
+    return {lib.fa_conv_path(plan.prog + i) for i, ins in enumerate(plan.instructions())
+            if ins.opcode == OPCODES["CONV2D"]}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_cases_take_every_convolution_path(dtype, conv_path):
+    taken = set().union(*(conv_paths(case, dtype) for case in CONVS))
+    assert taken == {0, conv_path}
+
+
+def test_the_direct_convolution_propagates_inf_and_nan(conv_path):
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 1, 8, 8)), rng.standard_normal((8, 1, 3, 3))
+    x[0, 0, 3, 4], x[1, 0, 0, 0], w[2, 0, 1, 1] = np.inf, np.nan, -np.inf
+    native, python = run_both(lambda X, W: [ad.conv2d_op(X, W, padding=1)], [x, w], np.float64)
+    np.testing.assert_allclose(native[0], python[0], rtol=1e-12, equal_nan=True)
+    assert np.isnan(native[0]).any() and np.isinf(native[0]).any()
+
+
+def test_conv_padding_is_zero_not_left_over(conv_path):
     """The scratch buffer is reused between runs: a border that im2col skipped would
     carry the last run's values.  Runs with other data must give their own results."""
     x, w = ad.Variable("x"), ad.Variable("w")

@@ -1,0 +1,202 @@
+/* The direct convolution (conv_direct.h) for float64 and float32, built for AVX-512 and
+ * for AVX2 with FMA and picked at run time per instruction (conv_direct_isa): where the
+ * CPU has neither, the compiler can't target them, or it doesn't pay, the convolution
+ * is im2col and a gemm (kernels.h).  Included by run.c before kernels.h. */
+/* Kernel taps (C*KH*KW): up to FEW_TAPS (few input channels, where im2col's copies cost
+ * about as much as the gemm) the direct convolution beats im2col and a gemm with either
+ * instruction set; with AVX-512, up to MAX_TAPS as well (measured on a Xeon: 64 images
+ * of 8x8, 32 -> 64 channels 3x3 in 2.3 ms against 3.1 ms), where its vectors are mostly
+ * full.  Past MAX_TAPS its table of taps would not fit on the stack. */
+#define FA_DIRECT_FEW_TAPS 32
+#define FA_DIRECT_MAX_TAPS 2048
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define T double
+#define NAME(f) f##_f64_avx512
+#define TARGET "avx512f"
+#define V __m512d
+#define VW 8
+#define ZERO _mm512_setzero_pd()
+#define SET1(a) _mm512_set1_pd(a)
+#define LOAD(p) _mm512_loadu_pd(p)
+#define STORE(p, v) _mm512_storeu_pd(p, v)
+#define FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define MASK_T __mmask8
+#define MASK(cnt) ((__mmask8)((1u << (cnt)) - 1))
+#define MLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
+#define MSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#include "conv_direct.h"
+#undef T
+#undef NAME
+#undef V
+#undef VW
+#undef ZERO
+#undef SET1
+#undef LOAD
+#undef STORE
+#undef FMA
+#undef MASK_T
+#undef MASK
+#undef MLOAD
+#undef MSTORE
+
+#define T float
+#define NAME(f) f##_f32_avx512
+#define V __m512
+#define VW 16
+#define ZERO _mm512_setzero_ps()
+#define SET1(a) _mm512_set1_ps(a)
+#define LOAD(p) _mm512_loadu_ps(p)
+#define STORE(p, v) _mm512_storeu_ps(p, v)
+#define FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define MASK_T __mmask16
+#define MASK(cnt) ((__mmask16)((1u << (cnt)) - 1))
+#define MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
+#define MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#include "conv_direct.h"
+#undef T
+#undef NAME
+#undef TARGET
+#undef V
+#undef VW
+#undef ZERO
+#undef SET1
+#undef LOAD
+#undef STORE
+#undef FMA
+#undef MASK_T
+#undef MASK
+#undef MLOAD
+#undef MSTORE
+
+#define T double
+#define NAME(f) f##_f64_avx2
+#define TARGET "avx2,fma"
+#define V __m256d
+#define VW 4
+#define ZERO _mm256_setzero_pd()
+#define SET1(a) _mm256_set1_pd(a)
+#define LOAD(p) _mm256_loadu_pd(p)
+#define STORE(p, v) _mm256_storeu_pd(p, v)
+#define FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define MASK_T __m256i
+#define MASK(cnt) _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3))
+#define MLOAD(p, m) _mm256_maskload_pd(p, m)
+#define MSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
+#include "conv_direct.h"
+#undef T
+#undef NAME
+#undef V
+#undef VW
+#undef ZERO
+#undef SET1
+#undef LOAD
+#undef STORE
+#undef FMA
+#undef MASK
+#undef MLOAD
+#undef MSTORE
+
+#define T float
+#define NAME(f) f##_f32_avx2
+#define V __m256
+#define VW 8
+#define ZERO _mm256_setzero_ps()
+#define SET1(a) _mm256_set1_ps(a)
+#define LOAD(p) _mm256_loadu_ps(p)
+#define STORE(p, v) _mm256_storeu_ps(p, v)
+#define FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define MASK(cnt) _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), \
+                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MLOAD(p, m) _mm256_maskload_ps(p, m)
+#define MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
+#include "conv_direct.h"
+#undef T
+#undef NAME
+#undef TARGET
+#undef V
+#undef VW
+#undef ZERO
+#undef SET1
+#undef LOAD
+#undef STORE
+#undef FMA
+#undef MASK_T
+#undef MASK
+#undef MLOAD
+#undef MSTORE
+
+/* The direct convolution's instruction set: 2 AVX-512, 1 AVX2 with FMA, 0 none (im2col
+ * and a gemm); the best this CPU has unless fa_conv_isa chose another (tests run every
+ * path on one machine that way). */
+static int direct_isa = -1;
+
+static int best_isa(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 2
+        : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+}
+
+int fa_conv_isa(int want)
+{
+    const int best = best_isa();
+    if (want >= 0)
+        direct_isa = want < best ? want : best;
+    else if (direct_isa < 0)
+        direct_isa = best;
+    return direct_isa;
+}
+
+/* The instruction set the direct convolution runs `ins` with (stride-1 CONV2D where it
+ * pays: see FA_DIRECT_FEW_TAPS, and the output rows fill at least 3/4 of the vectors
+ * they take), or 0: im2col and a gemm.  Its scratch must fit in the instruction's,
+ * (C*KH*KW + O) * N*OH*OW elements (validated sizes: each below 2**31). */
+static int conv_direct_isa(const fa_instr *ins)
+{
+    const int64_t *g = ins->geom;  /* N, C, H, W, O, KH, KW, stride, padding */
+    const int isa = fa_conv_isa(-1);
+    const int64_t taps = g[1] * g[5] * g[6], hp = g[2] + 2 * g[8], wp = g[3] + 2 * g[8];
+    if (ins->op != FA_CONV2D || g[7] != 1 || !isa || taps > FA_DIRECT_MAX_TAPS ||
+        (taps > FA_DIRECT_FEW_TAPS && isa != 2))
+        return 0;
+    const int64_t oh = hp - g[5] + 1, ow = wp - g[6] + 1;
+    const int64_t lanes = (ins->dtype == FA_F64 ? 8 : 16) / (isa == 2 ? 1 : 2);
+    const int64_t vectors = (ow + lanes - 1) / lanes;
+    int64_t plane, image, need, np, room;
+    if (4 * ow < 3 * vectors * lanes || __builtin_mul_overflow(hp, wp, &plane) ||
+        __builtin_mul_overflow(plane, g[1], &image) ||
+        __builtin_add_overflow((g[4] + 7) / 8 * 8 * taps, image, &need) ||
+        __builtin_mul_overflow(g[0] * oh, ow, &np) || __builtin_mul_overflow(taps + g[4], np, &room))
+        return 0;
+    return need <= room ? isa : 0;
+}
+
+int fa_conv_path(const fa_instr *ins) { return conv_direct_isa(ins); }
+
+#define DIRECT(T, SFX)                                                                    \
+    static void conv_direct_##SFX(int isa, const int64_t *g, const T *x, const T *w,       \
+                                  T *scratch, T *out)                                     \
+    {                                                                                     \
+        if (isa == 2)                                                                     \
+            conv_direct_##SFX##_avx512(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[8], x, w, \
+                                       scratch, out);                                     \
+        else                                                                              \
+            conv_direct_##SFX##_avx2(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[8], x, w,   \
+                                     scratch, out);                                       \
+    }
+DIRECT(double, f64)
+DIRECT(float, f32)
+#undef DIRECT
+
+#else
+int fa_conv_isa(int want) { return 0; }
+int fa_conv_path(const fa_instr *ins) { return 0; }
+static int conv_direct_isa(const fa_instr *ins) { return 0; }
+static void conv_direct_f64(int isa, const int64_t *g, const double *x, const double *w,
+                            double *scratch, double *out) {}
+static void conv_direct_f32(int isa, const int64_t *g, const float *x, const float *w,
+                            float *scratch, float *out) {}
+#endif
