@@ -350,13 +350,13 @@ static void run_tree(cut_job *job, int threads)
         abort();
     pairwise_leaves(0, n, leaf, job->leaves, 0, count);
     fa_parallel(threads, run_chunk, job, count);
-    if (!stopped(job->opts)) {
+    if (!stopped(job->opts)) {  /* added to the start, 0, as the whole sum is: -0.0 sums to 0.0 */
         int64_t next = 0;
         char *o = operands_of(ins, job->slots).o;
         if (ins->dtype == FA_F64)
-            *(double *)o = pairwise_combine_f64(n, leaf, job->sums, &next);
+            *(double *)o += pairwise_combine_f64(n, leaf, job->sums, &next);
         else
-            *(float *)o = pairwise_combine_f32(n, leaf, job->sums, &next);
+            *(float *)o += pairwise_combine_f32(n, leaf, job->sums, &next);
     }
     free(job->leaves);
     free(job->sums);

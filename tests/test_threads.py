@@ -80,6 +80,18 @@ def test_big_sums_same_bits_as_numpy_and_one_thread(shape, axis, dtype):
         assert np.array_equal(mean, ref), threads
 
 
+@pytest.mark.parametrize("n", [5, 70_001, 1_000_003])
+def test_a_sum_of_negative_zeros_is_numpys_positive_zero(n):
+    """np.sum starts from 0.0, so that -0.0 + -0.0 ... sums to 0.0: so do the native
+    sums, whole or cut at the subtrees of the pairwise sum."""
+    x = ad.Variable("x")
+    v = np.full(n, -0.0)
+    want = np.sum(v)
+    for threads in (1, 2):
+        got = run_with([ad.reduce_sum_op(x)], {x: v}, threads)[0]
+        assert got == want and np.signbit(got) == np.signbit(want), (n, threads)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softmax_rows_and_blocked_groups_same_bits(dtype):
     x, t = ad.Variable("x"), ad.Variable("t")
