@@ -842,28 +842,54 @@ static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, cons
  * run block by block on elements [from, to) (from a multiple of FA_BLOCK): every member
  * on one block, then every member on the next.  Whole-array operands advance with the
  * block; broadcast single elements stay put. */
-static void SFX(run_group)(const fa_instr *first, char *const *slots, int64_t from, int64_t to)
+/* Elements [at, at + len) of each of the `count` elementwise members from `first` */
+static void SFX(group_block)(const fa_instr *first, int32_t count, char *const *slots,
+                             int64_t at, int64_t len)
 {
-    for (int64_t at = from; at < to; at += FA_BLOCK) {
-        const int64_t len = to - at < FA_BLOCK ? to - at : FA_BLOCK;
-        for (const fa_instr *ins = first; ins < first + first->group; ins++) {
-            T *out = (T *)slots[ins->out] + at;
-            const T *x = (const T *)slots[ins->a];
-            switch (kind_of[ins->op]) {
-            case K_UNARY:
-                SFX(unary)(ins->op, x + at, out, len);
-                break;
-            case K_CONST:
-                SFX(byconst)(ins->op, x + at, (T)ins->c, (T)ins->c2, out, len);
-                break;
-            default: {  /* K_BINARY, strides 0 or 1 */
-                const T *y = (const T *)slots[ins->b];
-                SFX(binary_row)(ins->op, x + at * ins->sa[0], ins->sa[0], y + at * ins->sb[0],
-                                ins->sb[0], out, 1, len);
-            }
-            }
+    for (const fa_instr *ins = first; ins < first + count; ins++) {
+        T *out = (T *)slots[ins->out] + at;
+        const T *x = (const T *)slots[ins->a];
+        switch (kind_of[ins->op]) {
+        case K_UNARY:
+            SFX(unary)(ins->op, x + at, out, len);
+            break;
+        case K_CONST:
+            SFX(byconst)(ins->op, x + at, (T)ins->c, (T)ins->c2, out, len);
+            break;
+        default: {  /* K_BINARY, strides 0 or 1 */
+            const T *y = (const T *)slots[ins->b];
+            SFX(binary_row)(ins->op, x + at * ins->sa[0], ins->sa[0], y + at * ins->sb[0],
+                            ins->sb[0], out, 1, len);
+        }
         }
     }
+}
+
+/* Elements [from, to) of an elementwise group's members, block by block (vm.c validated
+ * it); a SUM that ends the group is group_sum's */
+static void SFX(run_group)(const fa_instr *first, char *const *slots, int64_t from, int64_t to)
+{
+    const int32_t count = first->group - (group_sum_tail(first) != NULL);
+    for (int64_t at = from; at < to; at += FA_BLOCK)
+        SFX(group_block)(first, count, slots, at, to - at < FA_BLOCK ? to - at : FA_BLOCK);
+}
+
+/* A group whose last member is a SUM of all its n elements (group_sum_tail): the
+ * members run block by block, each block a subtree of the pairwise sum's recursion of at
+ * most FA_BLOCK elements, summed as it is made; returns the pairwise sum of elements
+ * [from, from + n), a subtree's, combined as SFX(pairwise) combines halves: np.sum's
+ * bits, without a pass of its own over the summed array. */
+static T SFX(group_sum)(const fa_instr *first, char *const *slots, int64_t from, int64_t n)
+{
+    if (n > FA_BLOCK) {
+        int64_t half = n / 2;
+        half -= half % 8;
+        const T left = SFX(group_sum)(first, slots, from, half);
+        return left + SFX(group_sum)(first, slots, from + half, n - half);
+    }
+    const fa_instr *sum = first + first->group - 1;
+    SFX(group_block)(first, first->group - 1, slots, from, n);
+    return SFX(pairwise)((const T *)slots[sum->a] + from, n);
 }
 
 /* The pairwise sum over n elements from the sums of the leaves of its recursion cut at

@@ -109,4 +109,12 @@ static inline int64_t group_elements(const fa_instr *ins)
     return kind_of[ins->op] == K_BINARY ? ins->shape[0] : ins->n;
 }
 
+/* The SUM that ends a group starting at `first`, or NULL (vm.c: only a last member may
+ * be one) */
+static inline const fa_instr *group_sum_tail(const fa_instr *first)
+{
+    const fa_instr *last = first + first->group - 1;
+    return first->group > 1 && last->op == FA_SUM ? last : NULL;
+}
+
 #endif

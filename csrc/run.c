@@ -206,9 +206,13 @@ static void run_chunk(void *ctx, int64_t c)
         else
             gemm_rows_f32(ins, (const float *)a, (const float *)b, (float *)o, lo, lo + len);
         return;
-    case CUT_TREE: {  /* a and o include their offsets */
+    case CUT_TREE: {  /* a and o include their offsets; a group's members have none */
         const int64_t off = job->leaves[2 * c], n = job->leaves[2 * c + 1];
-        if (ins->dtype == FA_F64)
+        if (ins->group > 1 && ins->dtype == FA_F64)
+            ((double *)job->sums)[c] = group_sum_f64(ins, slots, off, n);
+        else if (ins->group > 1)
+            ((float *)job->sums)[c] = group_sum_f32(ins, slots, off, n);
+        else if (ins->dtype == FA_F64)
             ((double *)job->sums)[c] = pairwise_f64((const double *)a + off, n);
         else
             ((float *)job->sums)[c] = pairwise_f32((const float *)a + off, n);
@@ -241,8 +245,8 @@ static void run_chunk(void *ctx, int64_t c)
 static int plan_cut(const fa_instr *ins, cut_job *job)
 {
     const int kind = kind_of[ins->op];
-    if (ins->group > 1) {
-        job->how = CUT_GROUP;
+    if (ins->group > 1) {  /* a group that ends in a SUM is cut as the sum is */
+        job->how = group_sum_tail(ins) ? CUT_TREE : CUT_GROUP;
         job->total = group_elements(ins);
         job->per = FA_CHUNK;
         return job->total >= 2 * FA_CHUNK;
@@ -352,11 +356,12 @@ static void run_tree(cut_job *job, int threads)
     fa_parallel(threads, run_chunk, job, count);
     if (!stopped(job->opts)) {  /* added to the start, 0, as the whole sum is: -0.0 sums to 0.0 */
         int64_t next = 0;
-        char *o = operands_of(ins, job->slots).o;
+        const fa_instr *tail = group_sum_tail(ins);
+        char *o = operands_of(tail ? tail : ins, job->slots).o;
         if (ins->dtype == FA_F64)
-            *(double *)o += pairwise_combine_f64(n, leaf, job->sums, &next);
+            *(double *)o = 0 + pairwise_combine_f64(n, leaf, job->sums, &next);
         else
-            *(float *)o += pairwise_combine_f32(n, leaf, job->sums, &next);
+            *(float *)o = 0 + pairwise_combine_f32(n, leaf, job->sums, &next);
     }
     free(job->leaves);
     free(job->sums);
@@ -377,19 +382,26 @@ static void run_one(const fa_instr *ins, char *const *slots, const fa_opts *opts
      * its chunks round differently: a gemm cut by rows, a sum cut at pairwise subtrees
      * (both cut the same way on every thread count, so that the results are the same). */
     const int cut = plan_cut(ins, &job);
+    const fa_instr *tail = group_sum_tail(ins);
     if (!cut || (threads == 1 && !opts->interruptible && job.how != CUT_GEMM &&
                  job.how != CUT_TREE)) {
-        if (ins->group > 1) {
-            if (ins->dtype == FA_F64)
-                run_group_f64(ins, slots, 0, group_elements(ins));
-            else
-                run_group_f32(ins, slots, 0, group_elements(ins));
-            return;
-        }
-        run_whole(ins, slots);
+        const int64_t n = ins->group > 1 ? group_elements(ins) : 0;
+        if (tail && ins->dtype == FA_F64)  /* the sum's output starts at 0, as SUM's does */
+            *(double *)slots[tail->out] = 0 + group_sum_f64(ins, slots, 0, n);
+        else if (tail)
+            *(float *)slots[tail->out] = 0 + group_sum_f32(ins, slots, 0, n);
+        else if (ins->group > 1 && ins->dtype == FA_F64)
+            run_group_f64(ins, slots, 0, n);
+        else if (ins->group > 1)
+            run_group_f32(ins, slots, 0, n);
+        else
+            run_whole(ins, slots);
         return;
     }
-    if (kind_of[ins->op] == K_SUM) {  /* each chunk adds to the outputs: start them once */
+    /* Each chunk adds to the outputs: start them once.  Not a group's sum (run_tree
+     * writes it at the end): its output may share memory with a buffer the members
+     * write, whose last use was earlier in the program (memplan). */
+    if (kind_of[ins->op] == K_SUM) {
         char *o = operands_of(ins, slots).o;
         if (ins->dtype == FA_F64)
             reduce_init_f64(ins, (double *)o);

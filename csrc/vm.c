@@ -311,11 +311,15 @@ static int validate_one(const fa_instr *ins, const int64_t *slot_bytes, int32_t 
 
 /* A group member (already validated on its own) is elementwise over group_n elements
  * of the group's dtype: UNARY or CONST over n, or a BINARY whose operands are whole
- * contiguous arrays or single broadcast elements, written contiguously. */
-static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n)
+ * contiguous arrays or single broadcast elements, written contiguously; the last may
+ * be the SUM of a whole contiguous array into one element (fused: run.c). */
+static int is_group_member(const fa_instr *ins, int32_t dtype, int64_t group_n, int last)
 {
     if (ins->dtype != dtype || ins->oa || ins->ob || ins->oo)
         return 0;
+    if (last && ins->op == FA_SUM)
+        return ins->ndim == 1 && ins->shape[0] == group_n && ins->sa[0] == 1 &&
+               ins->so[0] == 0 && ins->n == 1;
     switch (kind_of[ins->op]) {
     case K_UNARY:
     case K_CONST:
@@ -386,7 +390,8 @@ int fa_validate(fa_instr *prog, int64_t n_instr, const int64_t *slot_bytes,
         const int64_t n = group_elements(&prog[i]);
         int ok = len > 1 && len <= n_instr - i;
         for (int32_t j = 0; ok && j < len; j++)
-            ok = is_group_member(&prog[i + j], prog[i].dtype, n) && (j == 0 || prog[i + j].group == 0);
+            ok = is_group_member(&prog[i + j], prog[i].dtype, n, j > 0 && j == len - 1) &&
+                 (j == 0 || prog[i + j].group == 0);
         if (!ok) {
             *bad = i;
             return E_GROUP;

@@ -258,6 +258,43 @@ def test_a_plans_instructions_lowered_again_are_its_program():
     assert plan.disassemble().count("\n") >= plan.n_instrs
 
 
+FUSED_SUMS = {  # sums that end a group: members writing over buffers, and over the
+    # memory the sum's one output gets (the product's, dead when the sum runs)
+    "chain": lambda x, y: ad.reduce_sum_op(ad.exp_op(ad.sigmoid_op(x * 0.5 + 1.0) * y)),
+    "aliased": lambda x, y: ad.reduce_sum_op(ad.maximum_op(x, 0 * x) - x * y),
+    "cross-entropy": lambda x, y: ad.sigmoid_cross_entropy_op(x, y),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1025, 32_767, 32_768, 40_000, 70_001, 1_000_003])
+@pytest.mark.parametrize("name", FUSED_SUMS)
+def test_a_sum_ending_a_group_is_fused_and_rounds_like_np_sum(name, n, dtype):
+    """A full sum after a group of elementwise instructions runs in the group's pass,
+    block by block along the subtrees of numpy's pairwise sum: the reference's bits on
+    every thread count, whole or cut into chunks (n >= 32,768) or stoppable by Ctrl-C."""
+    x, y = ad.Variable("x"), ad.Variable("y")
+    node = FUSED_SUMS[name](x, y)
+    rng = np.random.default_rng(n)
+    feed = {x: rng.standard_normal(n).astype(dtype), y: (rng.random(n) < 0.5).astype(dtype)}
+    want = ad.Executor([node], backend="python").run(feed)[0]
+    for threads in (1, 2):
+        ex = ad.Executor([node], threads=threads)
+        got = ex.run(feed)[0]
+        assert got.tobytes() == want.tobytes(), (threads, got, want)
+        plan = ex._vm.last
+        ops_ = [i.opcode for i in plan.instructions()]
+        start = next(k for k, i in enumerate(plan.instructions()) if i.fields.get("group"))
+        assert ops_[start + plan.instructions()[start].fields["group"] - 1] == OPCODES["SUM"]
+        # as a run Ctrl-C may stop: cut into chunks on one thread too
+        ws = plan.pool[0]
+        assert ws.bind(feed, plan.feed_specs)
+        ws.out_views[0][...] = np.nan
+        lib.fa_run(plan.prog, 0, plan.n_instrs, ws.slots,
+                   ffi.new("fa_opts *", {"threads": threads, "interruptible": 1}))
+        assert ws.out_views[0].tobytes() == want.tobytes(), threads
+
+
 def test_long_elementwise_runs_are_grouped_and_agree():
     plan = grouped_program()
     groups = [i.fields.get("group", 0) for i in plan.instructions()]

@@ -207,9 +207,10 @@ class Lowering:
 
     def form_groups(self):
         """Marks runs of elementwise instructions over the same n > block elements and
-        dtype, whose operands are whole arrays or single broadcast elements: the VM runs
-        such a group block by block, so its intermediates stay in cache.  Returns the
-        groups as (first step, end step, bytes of a whole operand) for the memory plan."""
+        dtype, whose operands are whole arrays or single broadcast elements, and a sum of
+        all n that may end one: the VM runs such a group block by block, so its
+        intermediates stay in cache.  Returns the groups as (first step, end step, bytes
+        of a whole operand) for the memory plan."""
         groups, run = [], []
 
         def close():
@@ -220,6 +221,10 @@ class Lowering:
             run.clear()
 
         for i, step in enumerate(self.steps):
+            if run and self.sums_run(step, run[0][2]):  # fused: the group's last member
+                run.append((i, step, run[0][2]))
+                close()
+                continue
             key = self.group_key(step)
             if run and (key is None or key != run[0][2]):
                 close()
@@ -227,6 +232,17 @@ class Lowering:
                 run.append((i, step, key))
         close()
         return groups
+
+    def sums_run(self, step, key):
+        """Whether `step` is a SUM of a whole operand of a group of this key into one
+        element: the VM then sums each block as the group makes it (csrc/run.c)."""
+        if type(step) is not Instr or step.opcode != self.opcodes["SUM"]:
+            return False
+        f, (whole, dtype) = step.fields, key
+        item = 8 if dtype else 4
+        return (step.dtype == dtype and f["ndim"] == 1 and f["sa"] == [1] and f["so"] == [0]
+                and f["n"] == 1 and f["shape"][0] * item == whole
+                and not f.get("oa") and not f.get("oo"))
 
     def group_key(self, step):
         """(bytes of a whole operand, dtype) when `step` may join a group, else None."""
