@@ -28,22 +28,10 @@
 #define MLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
 #define MSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
 #include "conv_direct.h"
-#undef T
-#undef NAME
-#undef V
-#undef VW
-#undef ZERO
-#undef SET1
-#undef LOAD
-#undef STORE
-#undef FMA
-#undef MASK_T
-#undef MASK
-#undef MLOAD
-#undef MSTORE
 
 #define T float
 #define NAME(f) f##_f32_avx512
+#define TARGET "avx512f"
 #define V __m512
 #define VW 16
 #define ZERO _mm512_setzero_ps()
@@ -56,20 +44,6 @@
 #define MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
 #define MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #include "conv_direct.h"
-#undef T
-#undef NAME
-#undef TARGET
-#undef V
-#undef VW
-#undef ZERO
-#undef SET1
-#undef LOAD
-#undef STORE
-#undef FMA
-#undef MASK_T
-#undef MASK
-#undef MLOAD
-#undef MSTORE
 
 #define T double
 #define NAME(f) f##_f64_avx2
@@ -86,21 +60,10 @@
 #define MLOAD(p, m) _mm256_maskload_pd(p, m)
 #define MSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
 #include "conv_direct.h"
-#undef T
-#undef NAME
-#undef V
-#undef VW
-#undef ZERO
-#undef SET1
-#undef LOAD
-#undef STORE
-#undef FMA
-#undef MASK
-#undef MLOAD
-#undef MSTORE
 
 #define T float
 #define NAME(f) f##_f32_avx2
+#define TARGET "avx2,fma"
 #define V __m256
 #define VW 8
 #define ZERO _mm256_setzero_ps()
@@ -108,25 +71,12 @@
 #define LOAD(p) _mm256_loadu_ps(p)
 #define STORE(p, v) _mm256_storeu_ps(p, v)
 #define FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define MASK_T __m256i
 #define MASK(cnt) _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), \
                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define MLOAD(p, m) _mm256_maskload_ps(p, m)
 #define MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
 #include "conv_direct.h"
-#undef T
-#undef NAME
-#undef TARGET
-#undef V
-#undef VW
-#undef ZERO
-#undef SET1
-#undef LOAD
-#undef STORE
-#undef FMA
-#undef MASK_T
-#undef MASK
-#undef MLOAD
-#undef MSTORE
 
 /* The direct convolution's instruction set: 2 AVX-512, 1 AVX2 with FMA, 0 none (im2col
  * and a gemm); the best this CPU has unless fa_conv_isa chose another (tests run every
@@ -142,11 +92,10 @@ static int best_isa(void)
 
 int fa_conv_isa(int want)
 {
-    const int best = best_isa();
-    if (want >= 0)
-        direct_isa = want < best ? want : best;
-    else if (direct_isa < 0)
-        direct_isa = best;
+    if (want >= 0 || direct_isa < 0) {
+        const int best = best_isa();
+        direct_isa = want >= 0 && want < best ? want : best;
+    }
     return direct_isa;
 }
 

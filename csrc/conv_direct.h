@@ -5,7 +5,8 @@
  *   V, VW                 the vector type and its number of lanes
  *   ZERO, SET1, LOAD, STORE, FMA(a, b, c) = a*b + c rounded once
  *   MASK_T, MASK(cnt)     a mask of the first cnt lanes; MLOAD(p, m), MSTORE(p, m, v)
- *                         load (zeros elsewhere) and store those lanes only.
+ *                         load (zeros elsewhere) and store those lanes only,
+ * which it undefines at its end.
  *
  * out[n, o, y, x] = sum over c, i, j of w[o, c, i, j] * xp[c, y + i, x + j], xp being
  * image n with p zeros around it.  Why not im2col and a gemm, as for the other
@@ -78,3 +79,18 @@ __attribute__((target(TARGET))) static void NAME(conv_direct)(
         }
     }
 }
+
+#undef T
+#undef NAME
+#undef TARGET
+#undef V
+#undef VW
+#undef ZERO
+#undef SET1
+#undef LOAD
+#undef STORE
+#undef FMA
+#undef MASK_T
+#undef MASK
+#undef MLOAD
+#undef MSTORE
