@@ -838,11 +838,11 @@ static void SFX(execute)(const fa_instr *ins, const char *a, const char *b, cons
     }
 }
 
-/* A validated group of first->group elementwise instructions over the same n elements,
- * run block by block on elements [from, to) (from a multiple of FA_BLOCK): every member
- * on one block, then every member on the next.  Whole-array operands advance with the
+/* A validated group: first->group elementwise instructions over the same n elements
+ * (the last may be a SUM of them all: group_sum), run block by block: every member on
+ * one block, then every member on the next.  Here elements [at, at + len) of the
+ * `count` elementwise members from `first`: whole-array operands advance with the
  * block; broadcast single elements stay put. */
-/* Elements [at, at + len) of each of the `count` elementwise members from `first` */
 static void SFX(group_block)(const fa_instr *first, int32_t count, char *const *slots,
                              int64_t at, int64_t len)
 {
@@ -865,8 +865,8 @@ static void SFX(group_block)(const fa_instr *first, int32_t count, char *const *
     }
 }
 
-/* Elements [from, to) of an elementwise group's members, block by block (vm.c validated
- * it); a SUM that ends the group is group_sum's */
+/* Elements [from, to) of a group's elementwise members, blocks of FA_BLOCK from `from`
+ * (a multiple of it); a SUM that ends the group is group_sum's */
 static void SFX(run_group)(const fa_instr *first, char *const *slots, int64_t from, int64_t to)
 {
     const int32_t count = first->group - (group_sum_tail(first) != NULL);

@@ -283,9 +283,9 @@ def test_a_sum_ending_a_group_is_fused_and_rounds_like_np_sum(name, n, dtype):
         got = ex.run(feed)[0]
         assert got.tobytes() == want.tobytes(), (threads, got, want)
         plan = ex._vm.last
-        ops_ = [i.opcode for i in plan.instructions()]
-        start = next(k for k, i in enumerate(plan.instructions()) if i.fields.get("group"))
-        assert ops_[start + plan.instructions()[start].fields["group"] - 1] == OPCODES["SUM"]
+        instrs = plan.instructions()
+        start = next(k for k, i in enumerate(instrs) if i.fields.get("group"))
+        assert instrs[start + instrs[start].fields["group"] - 1].opcode == OPCODES["SUM"]
         # as a run Ctrl-C may stop: cut into chunks on one thread too
         ws = plan.pool[0]
         assert ws.bind(feed, plan.feed_specs)
