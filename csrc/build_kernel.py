@@ -90,9 +90,12 @@ ffibuilder.set_source(
     # an installed kernel finds the BLAS library in the scipy_openblas32 package beside it
     extra_link_args=["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"] + SANITIZE,
     # -fno-trapping-math lets selects vectorise; it changes no result (only which
-    # floating-point exception flags get raised, which fastad never reads)
+    # floating-point exception flags get raised, which fastad never reads).
+    # -falign-loops=64: loops start on a cache line, so that the dispatch loop's speed
+    # does not move with unrelated code before it (a 48-byte shift had cost W6 8 %)
     extra_compile_args=["-O3", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno",
-                        "-fno-trapping-math", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+                        "-fno-trapping-math", "-falign-loops=64", "-Wall", "-Wextra",
+                        "-Wno-unused-parameter"]
     + SANITIZE + shlex.split(os.environ.get("FASTAD_CFLAGS", "")),
 )
 
