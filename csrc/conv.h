@@ -6,9 +6,9 @@
  * about as much as the gemm) the direct convolution beats im2col and a gemm with either
  * instruction set; with AVX-512, up to MAX_TAPS as well (measured on a Xeon: 64 images
  * of 8x8, 32 -> 64 channels 3x3 in 2.3 ms against 3.1 ms), where its vectors are mostly
- * full.  Past MAX_TAPS its table of taps would not fit on the stack. */
+ * full.  Past MAX_TAPS (4 KB of tap offsets on the stack) im2col and a gemm again. */
 #define FA_DIRECT_FEW_TAPS 32
-#define FA_DIRECT_MAX_TAPS 2048
+#define FA_DIRECT_MAX_TAPS 512
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -90,13 +90,15 @@ static int best_isa(void)
         : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
-int fa_conv_isa(int want)
+int fa_conv_isa(int want)  /* atomics: runs on other threads may read it meanwhile */
 {
-    if (want >= 0 || direct_isa < 0) {
+    int isa = __atomic_load_n(&direct_isa, __ATOMIC_RELAXED);
+    if (want >= 0 || isa < 0) {
         const int best = best_isa();
-        direct_isa = want >= 0 && want < best ? want : best;
+        isa = want >= 0 && want < best ? want : best;
+        __atomic_store_n(&direct_isa, isa, __ATOMIC_RELAXED);
     }
-    return direct_isa;
+    return isa;
 }
 
 /* The instruction set the direct convolution runs `ins` with (stride-1 CONV2D where it
