@@ -103,6 +103,20 @@ def test_the_cases_take_every_convolution_path(dtype, conv_path):
     assert taken == {0, conv_path}
 
 
+@pytest.mark.parametrize("channels, path", [(56, 2), (57, 0)])
+def test_the_direct_convolution_takes_at_most_512_taps(channels, path):
+    """56 * 3 * 3 = 504 taps run direct with AVX-512, 57 * 9 = 513 as im2col and a gemm."""
+    if BEST_CONV < 2:
+        pytest.skip("this CPU lacks AVX-512")
+    case = ((1, channels, 3, 8), (2, channels, 3, 3), 1, 1)
+    assert conv_paths(case, np.float64) == {path}
+    xs, ws, s, p = case
+    rng = np.random.default_rng(channels)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    native, python = run_both(lambda X, W: [ad.conv2d_op(X, W, padding=1)], [x, w], np.float64)
+    np.testing.assert_allclose(native[0], np_conv2d(x, w, 1, 1), rtol=1e-12, atol=1e-12)
+
+
 def test_the_direct_convolution_propagates_inf_and_nan(conv_path):
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((2, 1, 8, 8)), rng.standard_normal((8, 1, 3, 3))
