@@ -102,27 +102,28 @@ int fa_conv_isa(int want)  /* atomics: runs on other threads may read it meanwhi
 }
 
 /* The instruction set the direct convolution runs `ins` with (stride-1 CONV2D where it
- * pays: see FA_DIRECT_FEW_TAPS, and the output rows fill at least 3/4 of the vectors
- * they take), or 0: im2col and a gemm.  Its scratch must fit in the instruction's,
- * (C*KH*KW + O) * N*OH*OW elements (validated sizes: each below 2**31). */
+ * pays: see FA_DIRECT_FEW_TAPS, and an output plane fills at least 3/4 of the vectors it
+ * takes), or 0: im2col and a gemm.  Its scratch (the weights by blocks of 8 channels,
+ * KW copies of a padded image OW wide) must fit in the instruction's, (C*KH*KW + O) *
+ * N*OH*OW elements (validated sizes: each below 2**31). */
 static int conv_direct_isa(const fa_instr *ins)
 {
     const int64_t *g = ins->geom;  /* N, C, H, W, O, KH, KW, stride, padding */
     const int isa = fa_conv_isa(-1);
-    const int64_t taps = g[1] * g[5] * g[6], hp = g[2] + 2 * g[8], wp = g[3] + 2 * g[8];
+    const int64_t taps = g[1] * g[5] * g[6], hp = g[2] + 2 * g[8];
     if (ins->op != FA_CONV2D || g[7] != 1 || !isa || taps > FA_DIRECT_MAX_TAPS ||
         (taps > FA_DIRECT_FEW_TAPS && isa != 2))
         return 0;
-    const int64_t oh = hp - g[5] + 1, ow = wp - g[6] + 1;
+    const int64_t oh = hp - g[5] + 1, ow = g[3] + 2 * g[8] - g[6] + 1;
     const int64_t lanes = (ins->dtype == FA_F64 ? 8 : 16) / (isa == 2 ? 1 : 2);
-    const int64_t vectors = (ow + lanes - 1) / lanes;
-    int64_t plane, image, need, np, room;
-    if (4 * ow < 3 * vectors * lanes || __builtin_mul_overflow(hp, wp, &plane) ||
-        __builtin_mul_overflow(plane, g[1], &image) ||
-        __builtin_add_overflow((g[4] + 7) / 8 * 8 * taps, image, &need) ||
-        __builtin_mul_overflow(g[0] * oh, ow, &np) || __builtin_mul_overflow(taps + g[4], np, &room))
+    int64_t plane, copy, copies, need, np, room;
+    if (__builtin_mul_overflow(oh, ow, &plane) || plane > INT32_MAX ||
+        __builtin_mul_overflow(hp, ow, &copy) || __builtin_mul_overflow(copy, g[1] * g[6], &copies) ||
+        __builtin_add_overflow((g[4] + 7) / 8 * 8 * taps, copies, &need) ||
+        __builtin_mul_overflow(g[0], plane, &np) || __builtin_mul_overflow(taps + g[4], np, &room))
         return 0;
-    return need <= room ? isa : 0;
+    const int64_t vectors = (plane + lanes - 1) / lanes;
+    return 4 * plane >= 3 * vectors * lanes && need <= room ? isa : 0;
 }
 
 int fa_conv_path(const fa_instr *ins) { return conv_direct_isa(ins); }
