@@ -31,7 +31,7 @@ CONVS = [
     ((2, 2, 4, 4), (0, 2, 3, 3), 1, 1),     # no filters
     ((2, 0, 4, 4), (3, 0, 3, 3), 1, 1),     # no channels
     ((3, 2, 6, 6), (11, 2, 3, 3), 1, 1),    # direct: a block of 3 channels after one of 8
-    ((2, 3, 5, 13), (5, 3, 3, 3), 1, 1),    # direct: rows of 13, the last vector masked
+    ((2, 3, 5, 13), (5, 3, 3, 3), 1, 1),    # direct: planes of 65, the last vector masked
     ((2, 1, 9, 30), (3, 1, 5, 3), 1, 2),    # direct: rows of 32, uneven kernel
     ((2, 8, 6, 8), (9, 8, 3, 3), 1, 1),     # 72 taps: direct with AVX-512 only
 ]
