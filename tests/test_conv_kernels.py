@@ -141,7 +141,8 @@ def test_conv_padding_is_zero_not_left_over(conv_path):
 
 # (data shape, kernel, stride)
 POOLS = [((2, 3, 8, 8), 2, 2), ((2, 2, 4, 4), 2, 2), ((1, 2, 7, 6), 3, 2), ((2, 1, 5, 5), 2, 1),
-         ((1, 1, 3, 3), 3, 3)]
+         ((1, 1, 3, 3), 3, 3),
+         ((2, 3, 16, 34), 2, 2)]  # rows of 17 windows: the 2 x 2 kernels' vectors and a tail
 
 
 def pool_data(shape, rng):
