@@ -181,7 +181,7 @@ class Plan:
     def build(self, sched, specs, eval_nodes, simplified, assign):
         """The plan keeps the assembled program, not the Python objects it was assembled
         from: they die here (a long graph's would cost the cycle collector's passes
-        and about 1 KB per instruction)."""
+        and ~650 bytes per instruction)."""
         low = self.lower(sched, specs, eval_nodes, simplified, assign)
         self.rewrites = low.simple  # what simplification did
         self.feed_specs = [  # np.dtype(str): the plain dtype, should the feed's carry metadata
