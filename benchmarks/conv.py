@@ -4,7 +4,7 @@ conv2d_op runs as im2col and gemm: for data (N, C, H, W) and weights (O, C, k, k
 forward pass is W (O, C*k*k) @ cols (C*k*k, N*OH*OW), its gradient in the data W^T @ G
 and col2im, in the weights G @ cols^T (one gemm over the batch, or one per image where
 that is as fast: csrc/kernels.h) — except a stride-1 forward pass where the direct
-kernel pays (csrc/conv.h: few input channels, or AVX-512 with output planes filling
+kernel pays (csrc/simd.h: few input channels, or AVX-512 with output planes filling
 its vectors), which skips im2col and the gemm.  For each layer
 this times, in C, the native instruction of each of the three (`Executor.profile`) and a
 dgemm of the same shape and transposition through the same BLAS (scipy-openblas32: a

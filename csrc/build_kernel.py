@@ -53,7 +53,7 @@ typedef struct { const fa_instr *prog; int64_t n_instr; char **slots; int32_t n_
                  fa_opts run_opts; ...; } fa_train_job;
 int64_t fa_train(const fa_train_job *job, int64_t first, int64_t count, double *history);
 void fa_set_blas_threads(int n);
-int fa_conv_isa(int want);
+int fa_simd_isa(int want);
 int fa_conv_path(const fa_instr *ins);
 extern const char *const fa_loop_names[];
 extern const int fa_num_loops;
@@ -66,7 +66,7 @@ int32_t fa_feeds_changed(const fa_feed *f, int32_t n);
 """
 
 HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "train.h", "vmath.h",
-           "feeds.h", "conv.h", "conv_direct.h"]
+           "feeds.h", "simd.h", "conv_direct.h", "maxpool2.h"]
 SOURCES = ["vm.c", "run.c", "loops.c", "pool.c", "train.c", "feeds.c"]
 
 # -fno-wrapv undoes Python's -fwrapv, so that UBSan reports signed overflow too

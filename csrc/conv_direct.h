@@ -1,4 +1,4 @@
-/* Direct convolution, stride 1, for one dtype and one instruction set: conv.h includes
+/* Direct convolution, stride 1, for one dtype and one instruction set: simd.h includes
  * this file four times (float64 and float32, AVX-512 and AVX2 with FMA), with
  *   T, NAME(f)            the element type and the function's name
  *   TARGET                the instruction set the function is compiled for
@@ -19,7 +19,7 @@
  * channels at a time, in registers: per tap one load and 8 FMAs with broadcast weights.
  * The sum over (c, i, j) runs in that order with one rounding per tap (an FMA): the same
  * bits on every CPU that runs it, though not a gemm's (whose order is the BLAS's).
- * scratch: the weights by blocks of 8 channels, then the KW copies (conv.h sizes it). */
+ * scratch: the weights by blocks of 8 channels, then the KW copies (simd.h sizes it). */
 
 __attribute__((target(TARGET))) static void NAME(conv_direct)(
     int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t p,

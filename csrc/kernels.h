@@ -617,7 +617,7 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
     const int per_image = SFX(per_image)(&g);
     switch (ins->op) {
     case FA_CONV2D:                                         /* W(O, CKK) @ cols */
-        if (conv_direct_isa(ins)) {                         /* conv.h */
+        if (conv_direct_isa(ins)) {                         /* simd.h */
             SFX(conv_direct)(conv_direct_isa(ins), ins->geom, a, b, scratch, o);
             break;
         }
@@ -687,6 +687,29 @@ FA_INLINE int64_t SFX(first_max)(const T *plane, int64_t top, int64_t W, int64_t
     return best;
 }
 
+/* Max pooling's window at `top` of `plane` (W wide): POOL_MAX puts its value at o[out],
+ * GATHER a's element at its largest (a x-shaped), SCATTER g = a's [out] there in the
+ * x-shaped o (`tiled`: and 0 at its other elements). */
+FA_INLINE void SFX(max_window)(int op, const T *plane, const T *a, T *o, int64_t top,
+                               int64_t out, int64_t W, int64_t k, int tiled)
+{
+    if (op == FA_POOL_MAX) {
+        int nan;
+        const T m = SFX(window_max)(plane, top, W, k, &nan);
+        o[out] = nan ? plane[SFX(first_max)(plane, top, W, k)] : m;
+    } else if (op == FA_POOL_MAX_GATHER) {
+        o[out] = a[SFX(first_max)(plane, top, W, k)];
+    } else if (tiled) {  /* SCATTER: the window's own elements: 0, and g at the largest */
+        const int64_t best = SFX(first_max)(plane, top, W, k);
+        for (int64_t u = 0; u < k; u++)
+            for (int64_t w = 0; w < k; w++)
+                o[top + u * W + w] = 0;
+        o[best] = 0 + a[out];  /* as += does it: 0 + -0 is 0 */
+    } else {
+        o[SFX(first_max)(plane, top, W, k)] += a[out];
+    }
+}
+
 /* The pooling of planes (N*C of them, H x W) by k x k windows moved by s: x the data,
  * a the gradient (SCATTER, AVG_GRAD) or GATHER's t.  `tiled`: the windows cover each
  * plane once, so that SCATTER writes every element once (else o starts at 0 and SCATTER
@@ -705,25 +728,12 @@ FA_INLINE void SFX(pool_planes)(int op, const T *x, const T *a, T *o, int64_t pl
             for (int64_t j = 0; j < OW; j++) {
                 const int64_t top = i * s * W + j * s, out = i * OW + j;
                 switch (op) {
-                case FA_POOL_MAX: {
-                    int nan;
-                    const T m = SFX(window_max)(plane, top, W, k, &nan);
-                    small[out] = nan ? plane[SFX(first_max)(plane, top, W, k)] : m;
-                    break;
-                }
+                case FA_POOL_MAX:
                 case FA_POOL_MAX_GATHER:
-                    small[out] = t[SFX(first_max)(plane, top, W, k)];
+                    SFX(max_window)(op, plane, t, small, top, out, W, k, tiled);
                     break;
                 case FA_POOL_MAX_SCATTER:
-                    if (tiled) {  /* the window's own elements: 0, and g at the largest */
-                        const int64_t best = SFX(first_max)(plane, top, W, k);
-                        for (int64_t u = 0; u < k; u++)
-                            for (int64_t w = 0; w < k; w++)
-                                big[top + u * W + w] = 0;
-                        big[best] = 0 + g[out];  /* as += does it: 0 + -0 is 0 */
-                    } else {
-                        big[SFX(first_max)(plane, top, W, k)] += g[out];
-                    }
+                    SFX(max_window)(op, plane, g, big, top, out, W, k, tiled);
                     break;
                 case FA_POOL_AVG: {
                     T sum = 0;
@@ -752,6 +762,17 @@ static void SFX(pool)(const fa_instr *ins, const T *a, const T *b, T *o)
     if ((op == FA_POOL_MAX_SCATTER && !tiled) || op == FA_POOL_AVG_GRAD)
         memset(o, 0, (size_t)(N * C * H * W) * sizeof(T));
     const T *x = op == FA_POOL_MAX_SCATTER || op == FA_POOL_MAX_GATHER ? b : a;
+    if (k == 2 && s == 2 && tiled && (op == FA_POOL_MAX || op == FA_POOL_MAX_SCATTER)) {
+        /* the commonest: planes follow each other, so windows go by rows of OW over all
+         * N*C*H/2 of them; the SIMD kernels' (simd.h), and the windows they leave here */
+        const int64_t rows = N * C * H / 2, OW = W / 2;
+        int64_t rows_done, cols;
+        SFX(pool2)(op, x, a, o, rows, W, &rows_done, &cols);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = i < rows_done ? cols : 0; j < OW; j++)
+                SFX(max_window)(op, x, a, o, 2 * i * W + 2 * j, i * OW + j, W, 2, 1);
+        return;
+    }
     if (k == 2)  /* the usual window: its loops unrolled */
         SFX(pool_planes)(op, x, a, o, N * C, H, W, 2, s, tiled);
     else

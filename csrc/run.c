@@ -68,7 +68,7 @@ void fa_set_blas_threads(int n) { scipy_openblas_set_num_threads(n); }
         }                                                                          \
     } while (0)
 
-#include "conv.h"
+#include "simd.h"
 
 #define T double
 #define OTHER float

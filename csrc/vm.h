@@ -103,10 +103,10 @@ int fa_sigint_pending(void);  /* a SIGINT arrived since fa_sigint_begin */
 
 void fa_set_blas_threads(int n);
 
-/* The direct convolution's instruction set (stride-1 forward passes): 2 AVX-512, 1 AVX2
- * with FMA, 0 none (im2col and a gemm).  want >= 0 chooses it (at most the CPU's best),
- * -1 asks.  Returns the one in use. */
-int fa_conv_isa(int want);
+/* The instruction set of fastad's own SIMD kernels (csrc/simd.h: the direct convolution,
+ * 2 x 2 max pooling): 2 AVX-512, 1 AVX2 with FMA, 0 none (the portable code).  want >= 0
+ * chooses it (at most the CPU's best), -1 asks.  Returns the one in use. */
+int fa_simd_isa(int want);
 /* The direct convolution's instruction set for this instruction (a CONV2D), 0 when it
  * runs as im2col and a gemm. */
 int fa_conv_path(const fa_instr *ins);

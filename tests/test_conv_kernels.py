@@ -1,6 +1,7 @@
 """The native convolution and pooling kernels on every path they take: the direct
 convolution (stride 1, forward) with AVX-512 and with AVX2, each dtype, channel blocks
-and column vectors cut short; im2col's shifted copy (stride 1 and OW == W: each image's
+and column vectors cut short; 2 x 2 max pooling's SIMD kernels by rows of windows, two
+rows a vector, and the windows they leave; im2col's shifted copy (stride 1 and OW == W: each image's
 block of a row is one copy of the plane) and its row-by-row path, col2im, windows that
 see only padding, strides, uneven kernels; max
 pooling's nan, signed-zero and tie rules, overlapping windows.  Each against the direct
@@ -36,18 +37,19 @@ CONVS = [
     ((2, 8, 6, 8), (9, 8, 3, 3), 1, 1),     # 72 taps: direct with AVX-512 only
 ]
 
-BEST_CONV = lib.fa_conv_isa(-1)  # the direct convolution's best instruction set here
+BEST_ISA = lib.fa_simd_isa(-1)  # the SIMD kernels' best instruction set here
 
 
-@pytest.fixture(params=[0, 1, 2], ids=["im2col", "direct-avx2", "direct-avx512"])
-def conv_path(request):
-    """Runs the test with the direct convolution at most at this instruction set (0:
-    never; im2col and a gemm)."""
-    if request.param > BEST_CONV:
+@pytest.fixture(params=[0, 1, 2], ids=["portable", "avx2", "avx512"])
+def simd_path(request):
+    """Runs the test with fastad's SIMD kernels (csrc/simd.h: the direct convolution,
+    2 x 2 max pooling) at most at this instruction set (0: never; the portable code,
+    im2col and a gemm for the convolution)."""
+    if request.param > BEST_ISA:
         pytest.skip("this CPU lacks the instruction set")
-    lib.fa_conv_isa(request.param)
+    lib.fa_simd_isa(request.param)
     yield request.param
-    lib.fa_conv_isa(BEST_CONV)
+    lib.fa_simd_isa(BEST_ISA)
 
 
 def conv_id(case):
@@ -64,7 +66,7 @@ def run_both(build, inputs, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CONVS, ids=[conv_id(c) for c in CONVS])
-def test_conv_kernels_match_the_direct_loops(case, dtype, conv_path):
+def test_conv_kernels_match_the_direct_loops(case, dtype, simd_path):
     xs, ws, s, p = case
     rng = np.random.default_rng(len(xs) * sum(xs) + s + 7 * p)
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
@@ -98,15 +100,15 @@ def conv_paths(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_cases_take_every_convolution_path(dtype, conv_path):
+def test_the_cases_take_every_convolution_path(dtype, simd_path):
     taken = set().union(*(conv_paths(case, dtype) for case in CONVS))
-    assert taken == {0, conv_path}
+    assert taken == {0, simd_path}
 
 
 @pytest.mark.parametrize("channels, path", [(56, 2), (57, 0)])
 def test_the_direct_convolution_takes_at_most_512_taps(channels, path):
     """56 * 3 * 3 = 504 taps run direct with AVX-512, 57 * 9 = 513 as im2col and a gemm."""
-    if BEST_CONV < 2:
+    if BEST_ISA < 2:
         pytest.skip("this CPU lacks AVX-512")
     case = ((1, channels, 3, 8), (2, channels, 3, 3), 1, 1)
     assert conv_paths(case, np.float64) == {path}
@@ -117,7 +119,7 @@ def test_the_direct_convolution_takes_at_most_512_taps(channels, path):
     np.testing.assert_allclose(native[0], np_conv2d(x, w, 1, 1), rtol=1e-12, atol=1e-12)
 
 
-def test_the_direct_convolution_propagates_inf_and_nan(conv_path):
+def test_the_direct_convolution_propagates_inf_and_nan(simd_path):
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal((2, 1, 8, 8)), rng.standard_normal((8, 1, 3, 3))
     x[0, 0, 3, 4], x[1, 0, 0, 0], w[2, 0, 1, 1] = np.inf, np.nan, -np.inf
@@ -126,7 +128,7 @@ def test_the_direct_convolution_propagates_inf_and_nan(conv_path):
     assert np.isnan(native[0]).any() and np.isinf(native[0]).any()
 
 
-def test_conv_padding_is_zero_not_left_over(conv_path):
+def test_conv_padding_is_zero_not_left_over(simd_path):
     """The scratch buffer is reused between runs: a border that im2col skipped would
     carry the last run's values.  Runs with other data must give their own results."""
     x, w = ad.Variable("x"), ad.Variable("w")
@@ -142,7 +144,9 @@ def test_conv_padding_is_zero_not_left_over(conv_path):
 # (data shape, kernel, stride)
 POOLS = [((2, 3, 8, 8), 2, 2), ((2, 2, 4, 4), 2, 2), ((1, 2, 7, 6), 3, 2), ((2, 1, 5, 5), 2, 1),
          ((1, 1, 3, 3), 3, 3),
-         ((2, 3, 16, 34), 2, 2)]  # rows of 17 windows: the 2 x 2 kernels' vectors and a tail
+         # 2 x 2 by 2 (simd.h): rows of 17 windows, vectors and one left; 8 and 4 windows a
+         # row, two rows a vector (16 float32 or 8 float64 lanes), an odd row left
+         ((2, 3, 16, 34), 2, 2), ((3, 1, 6, 16), 2, 2), ((1, 3, 2, 8), 2, 2)]
 
 
 def pool_data(shape, rng):
@@ -155,7 +159,7 @@ def pool_data(shape, rng):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", POOLS, ids=[f"{c[0]}-k{c[1]}s{c[2]}" for c in POOLS])
-def test_pool_kernels(case, dtype):
+def test_pool_kernels(case, dtype, simd_path):
     """Max pooling and its gathers and scatters bit for bit (a window's first largest,
     its first nan if any); average pooling to rounding.  Where +0 and -0 tie for the
     largest, the native max is the first of them (the element the gradient goes to),
