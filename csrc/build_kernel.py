@@ -66,7 +66,7 @@ int32_t fa_feeds_changed(const fa_feed *f, int32_t n);
 """
 
 HEADERS = ["vm.h", "opcodes.h", "kinds.h", "kernels.h", "loops.h", "pool.h", "train.h", "vmath.h",
-           "feeds.h", "simd.h", "conv_direct.h", "maxpool2.h"]
+           "feeds.h", "simd.h", "simd_kernels.h", "conv_direct.h", "maxpool2.h"]
 SOURCES = ["vm.c", "run.c", "loops.c", "pool.c", "train.c", "feeds.c"]
 
 # -fno-wrapv undoes Python's -fwrapv, so that UBSan reports signed overflow too

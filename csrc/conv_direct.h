@@ -1,12 +1,13 @@
 /* Direct convolution, stride 1, for one dtype and one instruction set: simd.h includes
- * this file four times (float64 and float32, AVX-512 and AVX2 with FMA), with
+ * this file (by simd_kernels.h) four times (float64 and float32, AVX-512 and AVX2 with
+ * FMA), with
  *   T, NAME(f)            the element type and the function's name
  *   TARGET                the instruction set the function is compiled for
  *   V, VW                 the vector type and its number of lanes
  *   ZERO, SET1, LOAD, STORE, FMA(a, b, c) = a*b + c rounded once
  *   MASK_T, MASK(cnt)     a mask of the first cnt lanes; MLOAD(p, m), MSTORE(p, m, v)
- *                         load (zeros elsewhere) and store those lanes only,
- * which it undefines at its end.
+ *                         load (zeros elsewhere) and store those lanes only
+ * (simd_kernels.h undefines them).
  *
  * out[n, o, y, x] = sum over c, i, j of w[o, c, i, j] * xp[c, y + i, x + j], xp being
  * image n with p zeros around it.  Why not im2col and a gemm, as for the other
@@ -89,18 +90,3 @@ __attribute__((target(TARGET))) static void NAME(conv_direct)(
         }
     }
 }
-
-#undef T
-#undef NAME
-#undef TARGET
-#undef V
-#undef VW
-#undef ZERO
-#undef SET1
-#undef LOAD
-#undef STORE
-#undef FMA
-#undef MASK_T
-#undef MASK
-#undef MLOAD
-#undef MSTORE

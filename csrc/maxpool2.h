@@ -1,12 +1,12 @@
 /* VW windows of a max pooling by 2 x 2 windows moved by 2, or of its gradient's scatter,
- * for one dtype and one instruction set: simd.h includes this file four times with
+ * for one dtype and one instruction set: simd.h includes this file (by simd_kernels.h) four times with
  *   T, NAME(f), TARGET, V, VW, ZERO, LOAD, STORE       as for conv_direct.h
  *   M, M_OR, M_AND, M_ANDNOT(a, b) = ~a & b, M_ALL      lane masks and their logic
  *   GT, EQ (ordered: false at a nan), ISNAN             comparisons giving masks
  *   SEL(m, a, b)                                        a where m is set, else b
  *   EVEN(a, b), ODD(a, b)   the even and the odd elements of the 2 VW elements a, b
  *   LO(e, o), HI(e, o)      e and o interleaved (e0 o0 e1 o1 ...): its first, second VW
- * which it undefines at its end.
+ * (simd_kernels.h undefines them).
  *
  * Window w's elements p, q (one row) and r, t (the next) are x[at + 2w], x[at + 2w + 1],
  * x[at + W + 2w], x[at + W + 2w + 1] for the first VW/2 windows and the same from `at +
@@ -86,25 +86,3 @@ __attribute__((target(TARGET))) static void NAME(pool2)(int op, const T *x, cons
     }
 }
 #undef WINDOWS
-
-#undef T
-#undef NAME
-#undef TARGET
-#undef V
-#undef VW
-#undef ZERO
-#undef LOAD
-#undef STORE
-#undef M
-#undef M_OR
-#undef M_AND
-#undef M_ANDNOT
-#undef M_ALL
-#undef GT
-#undef EQ
-#undef ISNAN
-#undef SEL
-#undef EVEN
-#undef ODD
-#undef LO
-#undef HI

@@ -14,6 +14,10 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
+/* The kernels' parameters for each instruction set and dtype (conv_direct.h and
+ * maxpool2.h say what each is; simd_kernels.h includes both, then undefines them) */
+
+/* AVX-512, float64 */
 #define T double
 #define NAME(f) f##_f64_avx512
 #define TARGET "avx512f"
@@ -28,8 +32,22 @@
 #define MASK(cnt) ((__mmask8)((1u << (cnt)) - 1))
 #define MLOAD(p, m) _mm512_maskz_loadu_pd(m, p)
 #define MSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, v)
-#include "conv_direct.h"
+#define M __mmask8
+#define M_OR(a, b) ((__mmask8)((a) | (b)))
+#define M_AND(a, b) ((__mmask8)((a) & (b)))
+#define M_ANDNOT(a, b) ((__mmask8)(~(a) & (b)))
+#define M_ALL ((__mmask8)0xff)
+#define GT(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ)
+#define EQ(a, b) _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ)
+#define ISNAN(a) _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q)
+#define SEL(m, a, b) _mm512_mask_blend_pd(m, b, a)
+#define EVEN(a, b) _mm512_permutex2var_pd(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b)
+#define ODD(a, b) _mm512_permutex2var_pd(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b)
+#define LO(e, o) _mm512_permutex2var_pd(e, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), o)
+#define HI(e, o) _mm512_permutex2var_pd(e, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), o)
+#include "simd_kernels.h"
 
+/* AVX-512, float32 */
 #define T float
 #define NAME(f) f##_f32_avx512
 #define TARGET "avx512f"
@@ -44,73 +62,6 @@
 #define MASK(cnt) ((__mmask16)((1u << (cnt)) - 1))
 #define MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
 #define MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
-#include "conv_direct.h"
-
-#define T double
-#define NAME(f) f##_f64_avx2
-#define TARGET "avx2,fma"
-#define V __m256d
-#define VW 4
-#define ZERO _mm256_setzero_pd()
-#define SET1(a) _mm256_set1_pd(a)
-#define LOAD(p) _mm256_loadu_pd(p)
-#define STORE(p, v) _mm256_storeu_pd(p, v)
-#define FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
-#define MASK_T __m256i
-#define MASK(cnt) _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3))
-#define MLOAD(p, m) _mm256_maskload_pd(p, m)
-#define MSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
-#include "conv_direct.h"
-
-#define T float
-#define NAME(f) f##_f32_avx2
-#define TARGET "avx2,fma"
-#define V __m256
-#define VW 8
-#define ZERO _mm256_setzero_ps()
-#define SET1(a) _mm256_set1_ps(a)
-#define LOAD(p) _mm256_loadu_ps(p)
-#define STORE(p, v) _mm256_storeu_ps(p, v)
-#define FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define MASK_T __m256i
-#define MASK(cnt) _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), \
-                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define MLOAD(p, m) _mm256_maskload_ps(p, m)
-#define MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
-#include "conv_direct.h"
-
-/* 2 x 2 max pooling (maxpool2.h) */
-#define T double
-#define NAME(f) f##_f64_avx512
-#define TARGET "avx512f"
-#define V __m512d
-#define VW 8
-#define ZERO _mm512_setzero_pd()
-#define LOAD(p) _mm512_loadu_pd(p)
-#define STORE(p, v) _mm512_storeu_pd(p, v)
-#define M __mmask8
-#define M_OR(a, b) ((__mmask8)((a) | (b)))
-#define M_AND(a, b) ((__mmask8)((a) & (b)))
-#define M_ANDNOT(a, b) ((__mmask8)(~(a) & (b)))
-#define M_ALL ((__mmask8)0xff)
-#define GT(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ)
-#define EQ(a, b) _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ)
-#define ISNAN(a) _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q)
-#define SEL(m, a, b) _mm512_mask_blend_pd(m, b, a)
-#define EVEN(a, b) _mm512_permutex2var_pd(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b)
-#define ODD(a, b) _mm512_permutex2var_pd(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b)
-#define LO(e, o) _mm512_permutex2var_pd(e, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), o)
-#define HI(e, o) _mm512_permutex2var_pd(e, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), o)
-#include "maxpool2.h"
-
-#define T float
-#define NAME(f) f##_f32_avx512
-#define TARGET "avx512f"
-#define V __m512
-#define VW 16
-#define ZERO _mm512_setzero_ps()
-#define LOAD(p) _mm512_loadu_ps(p)
-#define STORE(p, v) _mm512_storeu_ps(p, v)
 #define M __mmask16
 #define M_OR(a, b) ((__mmask16)((a) | (b)))
 #define M_AND(a, b) ((__mmask16)((a) & (b)))
@@ -128,17 +79,24 @@
     20, 5, 21, 6, 22, 7, 23), o)
 #define HI(e, o) _mm512_permutex2var_ps(e, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, \
     28, 13, 29, 14, 30, 15, 31), o)
-#include "maxpool2.h"
+#include "simd_kernels.h"
 
-/* AVX2: masks are vectors of all-ones lanes; 0xd8 orders the four 64-bit units 0, 2, 1, 3 */
+/* AVX2, float64 (masks are vectors of all-ones lanes; 0xd8 orders the four 64-bit units
+ * 0, 2, 1, 3) */
 #define T double
 #define NAME(f) f##_f64_avx2
 #define TARGET "avx2,fma"
 #define V __m256d
 #define VW 4
 #define ZERO _mm256_setzero_pd()
+#define SET1(a) _mm256_set1_pd(a)
 #define LOAD(p) _mm256_loadu_pd(p)
 #define STORE(p, v) _mm256_storeu_pd(p, v)
+#define FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define MASK_T __m256i
+#define MASK(cnt) _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3))
+#define MLOAD(p, m) _mm256_maskload_pd(p, m)
+#define MSTORE(p, m, v) _mm256_maskstore_pd(p, m, v)
 #define M __m256d
 #define M_OR(a, b) _mm256_or_pd(a, b)
 #define M_AND(a, b) _mm256_and_pd(a, b)
@@ -152,16 +110,24 @@
 #define ODD(a, b) _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), 0xd8)
 #define LO(e, o) _mm256_unpacklo_pd(_mm256_permute4x64_pd(e, 0xd8), _mm256_permute4x64_pd(o, 0xd8))
 #define HI(e, o) _mm256_unpackhi_pd(_mm256_permute4x64_pd(e, 0xd8), _mm256_permute4x64_pd(o, 0xd8))
-#include "maxpool2.h"
+#include "simd_kernels.h"
 
+/* AVX2, float32 */
 #define T float
 #define NAME(f) f##_f32_avx2
 #define TARGET "avx2,fma"
 #define V __m256
 #define VW 8
 #define ZERO _mm256_setzero_ps()
+#define SET1(a) _mm256_set1_ps(a)
 #define LOAD(p) _mm256_loadu_ps(p)
 #define STORE(p, v) _mm256_storeu_ps(p, v)
+#define FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define MASK_T __m256i
+#define MASK(cnt) _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), \
+                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MLOAD(p, m) _mm256_maskload_ps(p, m)
+#define MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
 #define M __m256
 #define M_OR(a, b) _mm256_or_ps(a, b)
 #define M_AND(a, b) _mm256_and_ps(a, b)
@@ -176,8 +142,7 @@
 #define ODD(a, b) UNITS(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)))
 #define LO(e, o) _mm256_unpacklo_ps(UNITS(e), UNITS(o))
 #define HI(e, o) _mm256_unpackhi_ps(UNITS(e), UNITS(o))
-#include "maxpool2.h"
-#undef UNITS
+#include "simd_kernels.h"
 
 /* The SIMD kernels' instruction set: 2 AVX-512, 1 AVX2 with FMA, 0 none (kernels.h's
  * portable code); the best this CPU has unless fa_simd_isa chose another (tests run
