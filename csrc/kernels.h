@@ -616,9 +616,10 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
     }
     const int per_image = SFX(per_image)(&g);
     switch (ins->op) {
-    case FA_CONV2D:                                         /* W(O, CKK) @ cols */
-        if (conv_direct_isa(ins)) {                         /* simd.h */
-            SFX(conv_direct)(conv_direct_isa(ins), ins->geom, a, b, scratch, o);
+    case FA_CONV2D: {                                       /* W(O, CKK) @ cols */
+        const int isa = conv_direct_isa(ins);               /* simd.h */
+        if (isa) {
+            SFX(conv_direct)(isa, ins->geom, a, b, scratch, o);
             break;
         }
         SFX(im2col)(&g, a, cols, chan);
@@ -630,6 +631,7 @@ static void SFX(conv)(const fa_instr *ins, const T *a, const T *b, T *scratch, T
             SFX(to_channels)(&g, o, chan, 0);
         }
         break;
+    }
     case FA_CONV2D_GRAD_INPUT:                              /* W^T @ G(O, NP) */
         if (per_image)
             for (int64_t n = 0; n < g.n; n++)

@@ -147,7 +147,7 @@
 /* The SIMD kernels' instruction set: 2 AVX-512, 1 AVX2 with FMA, 0 none (kernels.h's
  * portable code); the best this CPU has unless fa_simd_isa chose another (tests run
  * every path on one machine that way). */
-static int direct_isa = -1;
+static int simd_isa = -1;
 
 static int best_isa(void)
 {
@@ -158,11 +158,11 @@ static int best_isa(void)
 
 int fa_simd_isa(int want)  /* atomics: runs on other threads may read it meanwhile */
 {
-    int isa = __atomic_load_n(&direct_isa, __ATOMIC_RELAXED);
+    int isa = __atomic_load_n(&simd_isa, __ATOMIC_RELAXED);
     if (want >= 0 || isa < 0) {
         const int best = best_isa();
         isa = want >= 0 && want < best ? want : best;
-        __atomic_store_n(&direct_isa, isa, __ATOMIC_RELAXED);
+        __atomic_store_n(&simd_isa, isa, __ATOMIC_RELAXED);
     }
     return isa;
 }
@@ -175,10 +175,11 @@ int fa_simd_isa(int want)  /* atomics: runs on other threads may read it meanwhi
 static int conv_direct_isa(const fa_instr *ins)
 {
     const int64_t *g = ins->geom;  /* N, C, H, W, O, KH, KW, stride, padding */
+    if (ins->op != FA_CONV2D || g[7] != 1)  /* (only a CONV2D's geometry is validated) */
+        return 0;
     const int isa = fa_simd_isa(-1);
     const int64_t taps = g[1] * g[5] * g[6], hp = g[2] + 2 * g[8];
-    if (ins->op != FA_CONV2D || g[7] != 1 || !isa || taps > FA_DIRECT_MAX_TAPS ||
-        (taps > FA_DIRECT_FEW_TAPS && isa != 2))
+    if (!isa || taps > FA_DIRECT_MAX_TAPS || (taps > FA_DIRECT_FEW_TAPS && isa != 2))
         return 0;
     const int64_t oh = hp - g[5] + 1, ow = g[3] + 2 * g[8] - g[6] + 1;
     const int64_t lanes = (ins->dtype == FA_F64 ? 8 : 16) / (isa == 2 ? 1 : 2);
