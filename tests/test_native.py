@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -180,6 +181,46 @@ def test_large_outputs_are_fresh_arrays():
     a = ex.run({x: np.zeros(100_000)})
     b = ex.run({x: np.ones(100_000)})
     assert a[0][0] == 1.0 and b[0][0] == np.e and not np.shares_memory(a[0], b[0])
+
+
+CPYTHON = sys.implementation.name == "cpython"
+
+
+@pytest.mark.skipif(not CPYTHON, reason="outputs are reused only where references are counted")
+def test_a_dropped_large_output_is_written_again_and_a_held_one_never():
+    """A large output's array is reused by the next run once the caller holds nothing
+    of it (no reference, view, buffer or weak reference); while anything holds it, the
+    next run writes a new array and the old one keeps its values."""
+    x = ad.Variable("x")
+    ex = ad.Executor([ad.exp_op(x)])
+    n = 100_000
+    address = ex.run({x: np.zeros(n)})[0].ctypes.data  # dropped at once
+    again = ex.run({x: np.ones(n)})[0]
+    assert again.ctypes.data == address and again[0] == np.e
+    del again
+    for keep in (lambda a: a, lambda a: a[10:], memoryview, weakref.ref, lambda a: a.reshape(10, -1)):
+        held = keep(ex.run({x: np.full(n, 2.0)})[0])
+        after = ex.run({x: np.full(n, 3.0)})[0]
+        if isinstance(held, weakref.ref):  # dead (it was freed), never written again
+            assert held() is None or np.all(held() == np.exp(2.0))
+        else:
+            seen = np.asarray(held)
+            assert np.all(seen == np.exp(2.0)) and not np.shares_memory(seen, after), keep
+        assert np.all(after == np.exp(3.0))
+        del held, after
+
+
+def test_an_output_fed_back_as_the_next_input():
+    """y <- f(y) with the run's own large output as the next feed (its memory is in use
+    as an input while the run writes: it must not be the output's)."""
+    x = ad.Variable("x")
+    ex = ad.Executor([x * 0.5 + 1.0, ad.reduce_sum_op(x)])
+    y = expect = np.linspace(0, 1, 50_000)
+    for _ in range(4):
+        y, total = ex.run({x: y})
+        expect_total = expect.sum()
+        expect = expect * 0.5 + 1.0
+        assert np.array_equal(y, expect) and total == expect_total
 
 
 def test_feeding_the_same_array_object_after_changing_it():

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 
 import numpy as np
 import scipy_openblas32
@@ -210,17 +211,19 @@ class Plan:
             group = self.copied if value.storage.kind == "output" else self.fresh
             self.outputs.append(("copy" if group is self.copied else "fresh", len(group)))
             group.append(value)
-        self.simple = self.segments is None and all(kind == "copy" for kind, _ in self.outputs)
+        self.fresh_bytes = sum(v.storage.nbytes for v in self.fresh)
         self.work = lib.fa_work(self.prog, self.n_instrs)  # elements processed, roughly
         self.long = self.work >= LONG_RUN
-        self.quick = self.simple and not self.long  # one C call, never stopped by Ctrl-C
+        # one C call, never stopped by Ctrl-C
+        self.quick = self.segments is None and not self.long
         self.pool = []
         self.workspaces = 0  # made so far (each has an arena)
 
     def held_bytes(self):
-        """The memory this plan holds, roughly: its arenas (one at least), the program
+        """The memory this plan holds, roughly: its workspaces' arenas and kept outputs
+        (one workspace at least), the program
         and slot tables, and the Python objects kept per instruction and slot."""
-        return ((self.arena_bytes + ALIGN) * max(1, self.workspaces)
+        return ((self.arena_bytes + ALIGN + self.fresh_bytes) * max(1, self.workspaces)
                 + self.n_instrs * (ffi.sizeof("fa_instr") + PY_BYTES_PER_STEP)
                 + len(self.slot_bytes) * 8 * (1 + max(1, self.workspaces)))
 
@@ -317,15 +320,27 @@ class Plan:
         try:
             if not ws.bind(feed_dict, self.feed_specs):
                 return None
-            if self.quick and ns is None:  # the common case: one C call, outputs copied out
+            if self.fresh:
+                ws.take_fresh(self.fresh)
+            if self.quick and ns is None:  # the common case: one C call
                 lib.fa_run(self.prog, 0, self.n_instrs, ws.slots, options.plain)
-                return [view.copy() for view in ws.out_views]
-            if self.simple and ns is None:
-                self.execute(0, self.n_instrs, ws.slots, options)
-                return [view.copy() for view in ws.out_views]
-            return self.run_general(ws, options, ns, step_ns)
+            else:
+                self.run_steps(ws, options, ns, step_ns)
+            return self.collect(ws)
         finally:
             pool.append(ws)
+
+    def collect(self, ws):
+        """The run's outputs: small ones copied out of the arena, large ones the arrays
+        they were written to (the caller's now), an output asked for twice copied."""
+        if not self.copied and len(self.outputs) == 1:
+            return [ws.kept[0]]
+        copied = [view.copy() for view in ws.out_views]
+        out = []
+        for kind, k in self.outputs:
+            out.append(copied[k] if kind == "copy" else ws.kept[k] if kind == "fresh"
+                       else out[k].copy())
+        return out
 
     def execute(self, start, end, slots, options, ns=None):
         """Instructions [start, end) in one C call; a long run in the main thread stops
@@ -343,32 +358,17 @@ class Plan:
         else:
             lib.fa_run(self.prog, start, end, slots, options.plain)
 
-    def run_general(self, ws, options, ns=None, step_ns=None):
-        """A run with Python steps, large outputs written to fresh arrays or an output
-        asked for twice."""
-        slots = ws.slots
-        fresh = [np.empty(v.shape, v.dtype) for v in self.fresh]
-        for value, arr in zip(self.fresh, fresh):
-            slots[value.storage.index] = ffi.from_buffer(arr)
-        by_slot = {value.storage.index: arr for value, arr in zip(self.fresh, fresh)}
-        try:
-            for start, end, step in self.segments or [(0, self.n_instrs, None)]:
-                if end > start:
-                    self.execute(start, end, slots, options, ns)
-                if step is not None:
-                    t0 = time.perf_counter_ns()
-                    run_python_step(step, ws, by_slot)
-                    if step_ns is not None:
-                        step_ns[step] = step_ns.get(step, 0) + time.perf_counter_ns() - t0
-        finally:  # the caller owns those arrays now: leave no pointer into them behind
-            for value in self.fresh:
-                slots[value.storage.index] = ffi.NULL
-        copied = [view.copy() for view in ws.out_views]
-        out = []
-        for kind, k in self.outputs:
-            out.append(copied[k] if kind == "copy" else fresh[k] if kind == "fresh"
-                       else out[k].copy())
-        return out
+    def run_steps(self, ws, options, ns=None, step_ns=None):
+        """The program's native ranges and Python steps in order."""
+        by_slot = {value.storage.index: arr for value, arr in zip(self.fresh, ws.kept)}
+        for start, end, step in self.segments or [(0, self.n_instrs, None)]:
+            if end > start:
+                self.execute(start, end, ws.slots, options, ns)
+            if step is not None:
+                t0 = time.perf_counter_ns()
+                run_python_step(step, ws, by_slot)
+                if step_ns is not None:
+                    step_ns[step] = step_ns.get(step, 0) + time.perf_counter_ns() - t0
 
 
 @contextlib.contextmanager
@@ -410,6 +410,19 @@ BIND_BY_ID = sys.implementation.name == "cpython"
 UNBOUND = object()  # in Workspace.bound where no array is bound
 
 
+def _unshared_refcount():
+    """sys.getrefcount of a list's item that only the list holds: a kept output array
+    counted so is one the caller has dropped.  None where references aren't counted
+    exactly (not CPython, or CPython without the GIL): outputs are then always new."""
+    if sys.implementation.name != "cpython" or not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return None
+    held = [object()]
+    return sys.getrefcount(held[0])
+
+
+UNSHARED = _unshared_refcount()
+
+
 def run_python_step(step, ws, fresh):
     """A user op's `compute` on read-only arrays that keep their memory alive (a view of
     the arena, a fed array or a fresh output), its result checked and stored."""
@@ -445,8 +458,21 @@ class Workspace:
             ffi.cast("double *" if dtype == np.float64 else "float *", self.slots[slot])
             if slot in plan.scalar_slots else None for _, shape, dtype, slot in plan.feed_specs]
         self.out_views = [self.view(v, pad) for v in plan.copied]
+        self.kept = [None] * len(plan.fresh)  # the large outputs' arrays of the last run
         for value, c in plan.constants:
             self.view(value, pad)[...] = c
+
+    def take_fresh(self, fresh):
+        """Points the large outputs' slots at arrays for this run: the last run's where
+        nothing but this workspace holds it any more (no reference, view, buffer or weak
+        reference of the caller's: what the caller can see is never written again), else
+        new ones.  A training loop that drops each step's outputs so allocates none."""
+        kept = self.kept
+        for k, value in enumerate(fresh):
+            if (UNSHARED is None or kept[k] is None or sys.getrefcount(kept[k]) != UNSHARED
+                    or weakref.getweakrefcount(kept[k])):
+                kept[k] = np.empty(value.shape, value.dtype)
+                self.slots[value.storage.index] = ffi.from_buffer(kept[k])
 
     def view(self, value, pad):
         """`value`'s place in the arena, as an array."""
