@@ -73,8 +73,20 @@ static void own_tanh_f32(char **args, const intptr_t *dims, const intptr_t *step
     fa_vtanh_f32((const float *)args[0], (float *)args[1], dims[0]);
 }
 
+static void own_sin_f64(char **args, const intptr_t *dims, const intptr_t *steps, void *data)
+{
+    fa_vsin_f64((const double *)args[0], (double *)args[1], dims[0]);
+}
+
+static void own_cos_f64(char **args, const intptr_t *dims, const intptr_t *steps, void *data)
+{
+    fa_vcos_f64((const double *)args[0], (double *)args[1], dims[0]);
+}
+
 static const fa_loop_fn own_loops[FA_NUM_LOOPS][2] = {
     [FA_LOOP_TANH] = {own_tanh_f32, own_tanh_f64},
+    [FA_LOOP_SIN] = {NULL, own_sin_f64},
+    [FA_LOOP_COS] = {NULL, own_cos_f64},
 };
 
 int fa_use_own_loop(int loop, int dtype)

@@ -1,10 +1,12 @@
 /*
- * vmath.h - fastad's own tanh array kernels (float64 / float32).
+ * vmath.h - fastad's own math array kernels: tanh (float64 / float32), sin and cos
+ * (float64).
  *
- * The VM computes exp, log, sin, cos and powers with numpy's own inner loops
- * (loops.h); tanh too where numpy runs a SIMD loop for it.  These kernels are
- * for the CPUs where numpy's tanh is a scalar libm loop (fastad.loops says
- * which one a machine uses): there they are several times faster.
+ * The VM computes exp, log, powers and float32 sin and cos with numpy's own
+ * inner loops (loops.h); tanh too where numpy runs a SIMD loop for it.  These
+ * kernels are for what numpy computes with scalar libm loops (fastad.loops
+ * says which one a machine uses): tanh on CPUs without AVX-512, float64 sin
+ * and cos on every CPU; there they are several times faster.
  *
  * Header-only; every function is `static`.  Depends on <math.h> and <stdint.h>
  * only.  Written so that gcc -O3 (without -ffast-math, with
@@ -14,24 +16,27 @@
  *
  *   void fa_vtanh_f64(const double *x, double *y, int64_t n);
  *   void fa_vtanh_f32(const float *x, float *y, int64_t n);
+ *   void fa_vsin_f64(const double *x, double *y, int64_t n);   (and fa_vcos_f64)
  *
  * y may equal x (in place): y[i] depends on x[i] only, nothing is `restrict`.
  * Accuracy (measured by tests/test_vmath.py against long double): within 1 ulp
- * of the truth and nearly always correctly rounded, in both precisions.  The
- * float32 kernel evaluates in double with short polynomials and rounds once.
+ * of the truth; tanh nearly always correctly rounded, in both precisions (the
+ * float32 kernel evaluates in double with short polynomials and rounds once),
+ * sin and cos in ~97 % of cases (worst seen 0.77 ulp).
  *
  * The table and constants sit between BEGIN/END GENERATED markers: made by
  * tools/vmath_tables.py (mpmath at 60 digits; the float32 exp polynomial is a
  * numpy Chebyshev fit), rewritten by `python tools/vmath_tables.py --write`
  * and compared by `--check` (run by tests/test_vmath_tables.py): exactly,
  * except the fit, whose last bits depend on numpy's BLAS.  The polynomial
- * coefficients are plain Taylor coefficients or Chebyshev fits (truncation
- * errors are noted next to each polynomial).
+ * coefficients are plain Taylor coefficients, Chebyshev fits or (sin, cos)
+ * weighted least-squares fits in mpmath (errors are noted next to each).
  *
  * Results do not depend on the instruction set: no FMA is used (compile with
- * -ffp-contract=off, never -ffast-math), so vector, scalar and the avx2 clone
+ * -ffp-contract=off, never -ffast-math), so vector, scalar and the clones
  * give identical bits.  Define FA_VMATH_NO_CLONES to disable the runtime
- * dispatch between an AVX2 build and the baseline (SSE2) build of each loop.
+ * dispatch between the AVX2 build (and for sin and cos an AVX-512 one) and the
+ * baseline (SSE2) build of each loop.
  */
 #ifndef FA_VMATH_H
 #define FA_VMATH_H
@@ -42,8 +47,10 @@
 #if !defined(FA_VMATH_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) \
     && defined(__x86_64__) && defined(__linux__)
 #define FA_VMATH_CLONES __attribute__((target_clones("avx2", "default")))
+#define FA_VMATH_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FA_VMATH_CLONES
+#define FA_VMATH_CLONES_512
 #endif
 #if defined(__GNUC__)
 #define FA__UNUSED __attribute__((unused)) /* no warning for kernels not called */
@@ -333,6 +340,78 @@ static inline double fa__tanhf1(double x)
 
 
 /* ------------------------------------------------------------------------ */
+/* sin and cos, float64                                                     */
+/* ------------------------------------------------------------------------ */
+/* BEGIN GENERATED trig_consts by tools/vmath_tables.py */
+#define FA__TRIG_2OPI 0x1.45f306dc9c883p-1      /* RN(2/pi) */
+#define FA__TRIG_PIO2_1 0x1.921fb54400000p+0    /* pi/2 rounded to 33 bits */
+#define FA__TRIG_PIO2_2 0x1.0b4611a600000p-34   /* the next 33 bits */
+#define FA__TRIG_PIO2_3 0x1.3198a2e000000p-69   /* the next 33 bits */
+#define FA__TRIG_PIO2_3T 0x1.b839a252049c1p-104 /* RN(the rest) */
+/* sin r ~= r + r^3 (S0 + S1 r^2 + ... + S5 r^10), relative error 2^-57.6;
+ * cos r ~= 1 - r^2/2 + r^4 (C0 + ... + C5 r^10), 2^-60.6: least squares at
+ * 400 Chebyshev nodes of r^2, |r| <= 1.0001 pi/4 */
+#define FA__SIN_S0 -0x1.5555555555548p-3
+#define FA__SIN_S1 0x1.111111110f74fp-7
+#define FA__SIN_S2 -0x1.a01a019bf0b7ap-13
+#define FA__SIN_S3 0x1.71de355df681ep-19
+#define FA__SIN_S4 -0x1.ae5e53b84fd94p-26
+#define FA__SIN_S5 0x1.5d8e055663cfep-33
+#define FA__COS_C0 0x1.555555555554ap-5
+#define FA__COS_C1 -0x1.6c16c16c14e8bp-10
+#define FA__COS_C2 0x1.a01a019c6e111p-16
+#define FA__COS_C3 -0x1.27e4f7dc753d5p-22
+#define FA__COS_C4 0x1.1ee9cee3ba3b5p-29
+#define FA__COS_C5 -0x1.8fa06870c91c6p-37
+/* END GENERATED trig_consts */
+#define FA__TRIG_MAX 0x1.8p20 /* |x| above: libm's sin and cos (n below stays < 2^20) */
+#define FA__TRIG_MAX_BITS UINT64_C(0x4138000000000000)
+
+/* sin x (odd = 0) or cos x = sin(x + pi/2) (odd = 1) for |x| <= FA__TRIG_MAX (others
+ * give garbage: the array kernel redoes them with libm).
+ * n = round(x 2/pi) by the shifter, whose low bits are n mod 4 (two's complement).
+ * x - n pi/2 = rh + rl (double-double): x - n P1 is exact (n P1 is, and Sterbenz),
+ * n P2 and n P3 are exact products (33-bit parts, n < 2^20), subtracted by two_sum; the
+ * rest n P3T is rounded, ~2^-84 absolute at most: far below the ulp of any r (the
+ * closest a double comes to a multiple of pi/2 is ~2^-61).
+ * Then sin(r) or cos(r) by quadrant, |r| <= pi/4: x - ((z (rl/2 - v S) - rl) - v S0)
+ * and w + (((1 - w) - hz) + (z r - rh rl)), w = 1 - hz, the way fdlibm's kernels
+ * fold in rl and keep 1 - z/2 exact to the last bit; sign by quadrant.  sin x = x for
+ * |x| < 2^-27 (keeps -0 and subnormals).  Error within 1 ulp (tests/test_vmath.py). */
+static inline double fa__two_sum(double a, double b, double *e)
+{
+    double s = a + b, bb = s - a;
+    *e = (a - (s - bb)) + (b - bb);
+    return s;
+}
+
+static inline double fa__sincos1(double x, uint64_t odd)
+{
+    double kd = x * FA__TRIG_2OPI + FA__EXP_SHIFT;
+    uint64_t q = fa__asu64(kd) + odd;
+    double n = kd - FA__EXP_SHIFT;
+    double e2, e3;
+    double s1 = x - n * FA__TRIG_PIO2_1;
+    double s2 = fa__two_sum(s1, -(n * FA__TRIG_PIO2_2), &e2);
+    double s3 = fa__two_sum(s2, -(n * FA__TRIG_PIO2_3), &e3);
+    double t = (e2 + e3) - n * FA__TRIG_PIO2_3T;
+    double rh = s3 + t, rl = (s3 - rh) + t;
+    double z = rh * rh, v = z * rh, z2 = z * z;
+    double ps = (FA__SIN_S1 + z * FA__SIN_S2) + z2 * ((FA__SIN_S3 + z * FA__SIN_S4)
+                                                      + z2 * FA__SIN_S5);
+    double sr = rh - ((z * (0.5 * rl - v * ps) - rl) - v * FA__SIN_S0);
+    double pc = (FA__COS_C0 + z * FA__COS_C1) + z2 * ((FA__COS_C2 + z * FA__COS_C3)
+                                                      + z2 * (FA__COS_C4 + z * FA__COS_C5));
+    double hz = 0.5 * z, w = 1.0 - hz;
+    double cr = w + (((1.0 - w) - hz) + (z * (z * pc) - rh * rl));
+    double y = fa__blend((uint64_t)0 - (q & 1), cr, sr);
+    y = fa__asf64(fa__asu64(y) ^ ((q & 2) << 62));
+    /* sin of a tiny x: x itself (odd - 1: all ones for sin, none for cos) */
+    uint64_t tiny = fa__mask_neg(fa__abs(x) - 0x1p-27) & (odd - 1);
+    return fa__blend(tiny, x, y);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Array kernels                                                            */
 /* ------------------------------------------------------------------------ */
 #define FA__VMATH_DEFINE(name, elem, T, sfx)                                  \
@@ -345,5 +424,33 @@ FA__VMATH_DEFINE(tanh, fa__tanh1, double, f64)
 FA__VMATH_DEFINE(tanh, fa__tanhf1, float, f32)
 
 #undef FA__VMATH_DEFINE
+
+/* sin and cos by blocks: the vector loop over a block (into `t`, so that y may be x),
+ * then libm for its elements beyond FA__TRIG_MAX (and inf, nan) if it has any. */
+#define FA__TRIG_BLOCK 256
+#define FA__TRIG_DEFINE(name, odd, libm)                                      \
+    FA_VMATH_CLONES_512 FA__UNUSED static void fa_v##name##_f64(const double *x, double *y, \
+                                                               int64_t n)    \
+    {                                                                          \
+        double t[FA__TRIG_BLOCK];                                              \
+        for (int64_t at = 0; at < n; at += FA__TRIG_BLOCK) {                   \
+            const int64_t m = n - at < FA__TRIG_BLOCK ? n - at : FA__TRIG_BLOCK; \
+            uint64_t big = 0;                                                  \
+            for (int64_t i = 0; i < m; i++) {                                  \
+                t[i] = fa__sincos1(x[at + i], odd);                            \
+                big |= FA__TRIG_MAX_BITS - (fa__asu64(x[at + i]) & FA__ABS_MASK); \
+            }                                                                  \
+            if (big >> 63)                                                     \
+                for (int64_t i = 0; i < m; i++)                                \
+                    if (!(fabs(x[at + i]) <= FA__TRIG_MAX))                    \
+                        t[i] = libm(x[at + i]);                                \
+            for (int64_t i = 0; i < m; i++)                                    \
+                y[at + i] = t[i];                                              \
+        }                                                                      \
+    }
+FA__TRIG_DEFINE(sin, 0, sin)
+FA__TRIG_DEFINE(cos, 1, cos)
+
+#undef FA__TRIG_DEFINE
 
 #endif /* FA_VMATH_H */

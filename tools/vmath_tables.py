@@ -12,8 +12,9 @@ alone.
 How --check compares the two kinds of value:
 
 * Values from mpmath (fa__exp_tab, the ln2 splits, RN(128/ln2), RN(1/ln2), the tanh
-  Taylor coefficients) are computed at 60 digits, or are exact rationals, and rounded
-  once to double.  They come out the same on every machine, so they are compared
+  Taylor coefficients, the pi/2 splits and the sin and cos polynomials, whose
+  least-squares fits are solved in mpmath too) are computed at 60 digits, or are exact
+  rationals, and rounded once to double.  They come out the same on every machine, so they are compared
   exactly, as text and therefore bit for bit.
 * The float32 exp core's degree-8 polynomial is a least-squares Chebyshev fit made
   with numpy.  Its last bits depend on the OpenBLAS kernel behind numpy's lstsq (and on
@@ -136,9 +137,62 @@ def expf_consts(coefs):
             + defines([(f"FA__EXPF_C{i}", c, None) for i, c in enumerate(coefs)]))
 
 
+# sin and cos, float64: |r| <= pi/4 after the reduction, and a margin for its rounding
+TRIG_R = mp.pi / 4 * mp.mpf("1.0001")
+TRIG_DEGREE, TRIG_NODES = 5, 400  # six coefficients each; least squares in mpmath
+
+
+def trig_fit(g, weight):
+    """The coefficients (mpf) of the degree-TRIG_DEGREE polynomial P(z) that best fits
+    g(z) in the least-squares sense, weighted, at Chebyshev nodes of z = r^2 in
+    (0, TRIG_R^2]: all in mpmath, so the same on every machine."""
+    zmax = TRIG_R ** 2
+    nodes = [zmax * (1 + mp.cos(mp.pi * (i + mp.mpf(0.5)) / TRIG_NODES)) / 2
+             for i in range(TRIG_NODES)]
+    a = mp.matrix([[weight(z) * z ** k for k in range(TRIG_DEGREE + 1)] for z in nodes])
+    b = mp.matrix([weight(z) * g(z) for z in nodes])
+    return list(mp.lu_solve(a.T * a, a.T * b))
+
+
+def trig_error(f, approx):
+    """max over 0 < r <= TRIG_R of |approx(r) - f(r)| / |f(r)|, on a fine grid."""
+    return max(abs(approx(r) - f(r)) / abs(f(r))
+               for r in (TRIG_R * mp.mpf(i) / 2000 for i in range(1, 2001)))
+
+
+def trig_consts():
+    """pi/2 in three 33-bit parts (n * part is exact for n < 2^20) and a rest; the sin
+    polynomial r + r^3 S(r^2) and the cos polynomial 1 - r^2/2 + r^4 C(r^2), each fit
+    to relative error and rounded to double."""
+    half_pi = mp.pi / 2
+    p1 = round_sig(half_pi, 33)
+    p2 = round_sig(half_pi - p1, 33)
+    p3 = round_sig(half_pi - p1 - p2, 33)
+    p3t = rn(half_pi - p1 - p2 - p3)
+    s = [rn(c) for c in trig_fit(lambda z: (mp.sin(mp.sqrt(z)) - mp.sqrt(z)) / z ** 1.5,
+                                 lambda z: z ** 1.5 / mp.sin(mp.sqrt(z)))]
+    c = [rn(c) for c in trig_fit(lambda z: (mp.cos(mp.sqrt(z)) - 1 + z / 2) / z ** 2,
+                                 lambda z: z ** 2 / mp.cos(mp.sqrt(z)))]
+    poly = lambda cs, z: sum(mp.mpf(v) * z ** k for k, v in enumerate(cs))  # noqa: E731
+    es = trig_error(mp.sin, lambda r: r + r ** 3 * poly(s, r * r))
+    ec = trig_error(mp.cos, lambda r: 1 - r * r / 2 + r ** 4 * poly(c, r * r))
+    return (defines([("FA__TRIG_2OPI", rn(2 / mp.pi), "RN(2/pi)"),
+                     ("FA__TRIG_PIO2_1", p1, "pi/2 rounded to 33 bits"),
+                     ("FA__TRIG_PIO2_2", p2, "the next 33 bits"),
+                     ("FA__TRIG_PIO2_3", p3, "the next 33 bits"),
+                     ("FA__TRIG_PIO2_3T", p3t, "RN(the rest)")])
+            + f"/* sin r ~= r + r^3 (S0 + S1 r^2 + ... + S5 r^10), relative error "
+            f"{power_of_two(float(es))};\n * cos r ~= 1 - r^2/2 + r^4 (C0 + ... + C5 r^10), "
+            f"{power_of_two(float(ec))}: least squares at\n * {TRIG_NODES} Chebyshev nodes "
+            f"of r^2, |r| <= 1.0001 pi/4 */\n"
+            + defines([(f"FA__SIN_S{i}", v, None) for i, v in enumerate(s)]
+                      + [(f"FA__COS_C{i}", v, None) for i, v in enumerate(c)]))
+
+
 def generate(fit):
     return {"exp_tab": exp_tab(), "exp_consts": exp_consts(), "ln2_consts": ln2_consts(),
-            "tanh_coefs": tanh_coefs(), "expf_consts": expf_consts(fit)}
+            "tanh_coefs": tanh_coefs(), "expf_consts": expf_consts(fit),
+            "trig_consts": trig_consts()}
 
 
 def wrap(name, body):

@@ -1,14 +1,18 @@
 """Which inner loop computes each math function in the native VM (csrc/loops.h).
 
-- exp, log, sin, cos, log1p, expm1, power, logaddexp, maximum, minimum and clip always
-  run numpy's own inner loop for the dtype: the
-  very function numpy itself runs for `np.exp(x)` etc., which numpy picked for this CPU
-  when it was imported.  Native results therefore equal numpy's (and the reference
-  executor's) bit for bit on every CPU, whatever instruction set numpy chose.
+- exp, log, log1p, expm1, power, logaddexp, maximum, minimum and clip, and sin and cos
+  in float32, always run numpy's own inner loop for the dtype: the very function numpy
+  itself runs for `np.exp(x)` etc., which numpy picked for this CPU when it was
+  imported.  Native results therefore equal numpy's (and the reference executor's)
+  bit for bit on every CPU, whatever instruction set numpy chose.
+- sin and cos in float64 run fastad's own kernels (csrc/vmath.h: within 1 ulp of the
+  truth, the same bits on every CPU, 3-4x numpy's speed): numpy's float64 sin and cos
+  are scalar libm loops on every CPU.
 - tanh runs numpy's loop where numpy has an AVX-512 one for the dtype (numpy reports
   the target as X86_V4 or AVX512_*); elsewhere numpy's tanh is a scalar libm loop and
   fastad's own kernel (csrc/vmath.h, within 1 ulp of the truth) is several times faster.
-  FASTAD_TANH=numpy or FASTAD_TANH=fastad, set before fastad is imported, forces one.
+FASTAD_TANH, FASTAD_SIN or FASTAD_COS = numpy or fastad, set before fastad is imported,
+forces one for that function (fastad's only where it has a kernel for the dtype).
 
 `describe()` says what this process uses.
 """
@@ -40,14 +44,19 @@ def has_avx512_loop(name, dtype_code):
     return target.startswith(("X86_V4", "AVX512"))
 
 
+OWN = {"tanh": (0, 1), "sin": (1,), "cos": (1,)}  # fastad's own kernels: dtype codes
+
+
 def choose(name, dtype_code):
     """'numpy' or 'fastad': whose loop computes `name` in the dtype."""
-    if name != "tanh":
+    if dtype_code not in OWN.get(name, ()):
         return "numpy"
-    forced = os.environ.get("FASTAD_TANH", "")
+    forced = os.environ.get(f"FASTAD_{name.upper()}", "")
     if forced in ("numpy", "fastad"):
         return forced
-    return "numpy" if has_avx512_loop(name, dtype_code) else "fastad"
+    if name == "tanh":
+        return "numpy" if has_avx512_loop(name, dtype_code) else "fastad"
+    return "fastad"
 
 
 def ufunc_of(name):
