@@ -198,6 +198,16 @@ def test_a_dropped_large_output_is_written_again_and_a_held_one_never():
     again = ex.run({x: np.ones(n)})[0]
     assert again.ctypes.data == address and again[0] == np.e
     del again
+    # y = ex.run(...): the last output is still held while the next run writes, the
+    # one before is not: two arrays take turns
+    y = ex.run({x: np.zeros(n)})[0]
+    turns = []
+    for i in range(4):
+        y = ex.run({x: np.full(n, float(i))})[0]
+        turns.append(y.ctypes.data)
+        assert np.all(y == np.exp(float(i)))
+    assert turns[0] == turns[2] and turns[1] == turns[3] and turns[0] != turns[1]
+    del y
     for keep in (lambda a: a, lambda a: a[10:], memoryview, weakref.ref, lambda a: a.reshape(10, -1)):
         held = keep(ex.run({x: np.full(n, 2.0)})[0])
         after = ex.run({x: np.full(n, 3.0)})[0]

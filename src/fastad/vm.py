@@ -221,9 +221,9 @@ class Plan:
 
     def held_bytes(self):
         """The memory this plan holds, roughly: its workspaces' arenas and kept outputs
-        (one workspace at least), the program
+        (two runs' worth; one workspace at least), the program
         and slot tables, and the Python objects kept per instruction and slot."""
-        return ((self.arena_bytes + ALIGN + self.fresh_bytes) * max(1, self.workspaces)
+        return ((self.arena_bytes + ALIGN + 2 * self.fresh_bytes) * max(1, self.workspaces)
                 + self.n_instrs * (ffi.sizeof("fa_instr") + PY_BYTES_PER_STEP)
                 + len(self.slot_bytes) * 8 * (1 + max(1, self.workspaces)))
 
@@ -423,6 +423,12 @@ def _unshared_refcount():
 UNSHARED = _unshared_refcount()
 
 
+def free(arr):
+    """Whether `arr`, an item of a workspace's list, is held by nothing else."""
+    return (UNSHARED is not None and arr is not None
+            and sys.getrefcount(arr) == UNSHARED + 1 and not weakref.getweakrefcount(arr))
+
+
 def run_python_step(step, ws, fresh):
     """A user op's `compute` on read-only arrays that keep their memory alive (a view of
     the arena, a fed array or a fresh output), its result checked and stored."""
@@ -459,20 +465,25 @@ class Workspace:
             if slot in plan.scalar_slots else None for _, shape, dtype, slot in plan.feed_specs]
         self.out_views = [self.view(v, pad) for v in plan.copied]
         self.kept = [None] * len(plan.fresh)  # the large outputs' arrays of the last run
+        self.spare = [None] * len(plan.fresh)  # and of the run before
         for value, c in plan.constants:
             self.view(value, pad)[...] = c
 
     def take_fresh(self, fresh):
-        """Points the large outputs' slots at arrays for this run: the last run's where
-        nothing but this workspace holds it any more (no reference, view, buffer or weak
-        reference of the caller's: what the caller can see is never written again), else
-        new ones.  A training loop that drops each step's outputs so allocates none."""
-        kept = self.kept
+        """Points the large outputs' slots at arrays for this run: of the arrays of the
+        last two runs, one that nothing but this workspace holds any more (no reference,
+        view, buffer or weak reference of the caller's: what the caller can see is never
+        written again), else a new one.  A loop that keeps one step's outputs until the
+        next step's arrive (`y = ex.run(...)`) so allocates none."""
+        kept, spare = self.kept, self.spare
         for k, value in enumerate(fresh):
-            if (UNSHARED is None or kept[k] is None or sys.getrefcount(kept[k]) != UNSHARED
-                    or weakref.getweakrefcount(kept[k])):
-                kept[k] = np.empty(value.shape, value.dtype)
-                self.slots[value.storage.index] = ffi.from_buffer(kept[k])
+            if free(kept[k]):  # last run's, dropped already
+                continue
+            if free(spare[k]):  # the run before's
+                kept[k], spare[k] = spare[k], kept[k]
+            else:
+                spare[k], kept[k] = kept[k], np.empty(value.shape, value.dtype)
+            self.slots[value.storage.index] = ffi.from_buffer(kept[k])
 
     def view(self, value, pad):
         """`value`'s place in the arena, as an array."""
