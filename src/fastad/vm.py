@@ -216,6 +216,9 @@ class Plan:
         self.long = self.work >= LONG_RUN
         # one C call, never stopped by Ctrl-C
         self.quick = self.segments is None and not self.long
+        # the outputs as they come: all copied out in order, or one large output alone
+        self.only_copies = self.outputs == [("copy", k) for k in range(len(self.copied))]
+        self.only_fresh = self.outputs == [("fresh", 0)]
         self.pool = []
         self.workspaces = 0  # made so far (each has an arena)
 
@@ -324,6 +327,8 @@ class Plan:
                 ws.take_fresh(self.fresh)
             if self.quick and ns is None:  # the common case: one C call
                 lib.fa_run(self.prog, 0, self.n_instrs, ws.slots, options.plain)
+                if self.only_copies:
+                    return [view.copy() for view in ws.out_views]
             else:
                 self.run_steps(ws, options, ns, step_ns)
             return self.collect(ws)
@@ -333,7 +338,9 @@ class Plan:
     def collect(self, ws):
         """The run's outputs: small ones copied out of the arena, large ones the arrays
         they were written to (the caller's now), an output asked for twice copied."""
-        if not self.copied and len(self.outputs) == 1:
+        if self.only_copies:
+            return [view.copy() for view in ws.out_views]
+        if self.only_fresh:
             return [ws.kept[0]]
         copied = [view.copy() for view in ws.out_views]
         out = []
