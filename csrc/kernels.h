@@ -37,7 +37,8 @@ FA_CLONES static T SFX(pairwise)(const T *a, int64_t n)
 #define LOOP(id) (&fa_loops[FA_LOOP_##id][DTYPE])
 
 /* sigmoid by the reference's formula, e = exp(-|x|); r = 1/(1+e); x >= 0 ? r : e*r,
- * block by block through the exp loop: the same bits as fastad.ops.stable_sigmoid */
+ * block by block through the exp loop: the same bits as fastad.ops.stable_sigmoid (the
+ * SIMD tail of simd.h too, where it runs) */
 FA_CLONES static void SFX(sigmoid)(const T *a, T *o, int64_t n)
 {
     T e[FA_BLOCK];
@@ -48,7 +49,7 @@ FA_CLONES static void SFX(sigmoid)(const T *a, T *o, int64_t n)
             e[i] = -MATH(fabs)(x[i]);
         fa_call_unary(LOOP(EXP), e, e, len, sizeof(T));
         T *y = o + at;
-        for (int64_t i = 0; i < len; i++) {
+        for (int64_t i = SFX(sigmoid_tail)(x, e, y, len); i < len; i++) {
             const T r = 1 / (1 + e[i]), er = e[i] * r;
             y[i] = x[i] >= 0 ? r : er;
         }

@@ -22,3 +22,17 @@ settings.load_profile("fastad")
 def backend(request):
     """Every executor-level test runs once per backend."""
     return request.param
+
+
+@pytest.fixture(params=[0, 1, 2], ids=["portable", "avx2", "avx512"])
+def simd_path(request):
+    """Runs the test with fastad's SIMD kernels (csrc/simd.h: the direct convolution,
+    2 x 2 max pooling, sigmoid's tail) at most at this instruction set (0: never; the
+    portable code, im2col and a gemm for the convolution)."""
+    from fastad.vm import lib
+    best = lib.fa_simd_isa(-1)
+    if request.param > best:
+        pytest.skip("this CPU lacks the instruction set")
+    lib.fa_simd_isa(request.param)
+    yield request.param
+    lib.fa_simd_isa(best)

@@ -40,18 +40,6 @@ CONVS = [
 BEST_ISA = lib.fa_simd_isa(-1)  # the SIMD kernels' best instruction set here
 
 
-@pytest.fixture(params=[0, 1, 2], ids=["portable", "avx2", "avx512"])
-def simd_path(request):
-    """Runs the test with fastad's SIMD kernels (csrc/simd.h: the direct convolution,
-    2 x 2 max pooling) at most at this instruction set (0: never; the portable code,
-    im2col and a gemm for the convolution)."""
-    if request.param > BEST_ISA:
-        pytest.skip("this CPU lacks the instruction set")
-    lib.fa_simd_isa(request.param)
-    yield request.param
-    lib.fa_simd_isa(BEST_ISA)
-
-
 def conv_id(case):
     xs, ws, s, p = case
     return f"x{'x'.join(map(str, xs))}-w{'x'.join(map(str, ws))}-s{s}p{p}"

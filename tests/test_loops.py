@@ -113,6 +113,35 @@ def test_sigmoid_softmax_family_equal_the_reference_bit_for_bit(dtype):
                      ad.Executor([ad.sigmoid_op(x)], backend="python").run({x: v})[0])
 
 
+def sigmoid_edges(rng):
+    """Where 1 + exp(-|x|) nears 2 (x near 0) and 1 (x large), every float64 around a
+    few points, and random values of every size."""
+    around = [np.float64(p).view(np.int64) + np.arange(-20_000, 20_000)
+              for p in (1e-300, 1e-17, 1e-9, 0.5, 1.0, 20.0, 36.0, 37.5, 700.0)]
+    x = np.concatenate([np.concatenate(around).view(np.float64),
+                        rng.uniform(-1e-3, 1e-3, 100_000), rng.uniform(-40, 40, 300_000),
+                        np.exp(rng.uniform(-50, 6.6, 300_000))])
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_is_the_references_on_every_simd_path(dtype, simd_path):
+    """sigmoid's SIMD tail (AVX-512 float64: 1/(1 + e) by Newton steps and a rounding
+    check, no division) gives the division's bits: every length's tail, alone and in a
+    group, against the reference executor."""
+    rng = np.random.default_rng(11)
+    x = ad.Variable("x")
+    with np.errstate(all="ignore"):  # float64 beyond float32's range: inf
+        v = np.concatenate([sigmoid_edges(rng), inputs(np.float64, n=50_000)]).astype(dtype)
+    ref = ad.Executor([ad.sigmoid_op(x)], backend="python")
+    assert same_bits(run_native(ad.sigmoid_op(x), x, v), ref.run({x: v})[0])
+    grouped = ad.sigmoid_op(x * 1.0) + 0.0
+    for n in (1, 7, 8, 9, 1023, 1025, 5000):
+        w = v[n:2 * n]
+        want = ad.Executor([grouped], backend="python").run({x: w})[0]
+        assert same_bits(run_native(grouped, x, w), want), n
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_math_in_blocked_groups_and_odd_lengths(dtype):
     """Math instructions inside groups run block by block (and in place): still the
