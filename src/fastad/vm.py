@@ -417,14 +417,20 @@ BIND_BY_ID = sys.implementation.name == "cpython"
 UNBOUND = object()  # in Workspace.bound where no array is bound
 
 
+def _refs(arr):
+    """sys.getrefcount of an array passed as `free` passes it (the same code shape, so
+    that the interpreter's own temporaries count alike in both)."""
+    return sys.getrefcount(arr)
+
+
 def _unshared_refcount():
-    """sys.getrefcount of a list's item that only the list holds: a kept output array
-    counted so is one the caller has dropped.  None where references aren't counted
+    """_refs of a list's item that only the list holds: a kept output array counted so
+    by `free` is one the caller has dropped.  None where references aren't counted
     exactly (not CPython, or CPython without the GIL): outputs are then always new."""
     if sys.implementation.name != "cpython" or not getattr(sys, "_is_gil_enabled", lambda: True)():
         return None
     held = [object()]
-    return sys.getrefcount(held[0])
+    return _refs(held[0])
 
 
 UNSHARED = _unshared_refcount()
@@ -433,7 +439,7 @@ UNSHARED = _unshared_refcount()
 def free(arr):
     """Whether `arr`, an item of a workspace's list, is held by nothing else."""
     return (UNSHARED is not None and arr is not None
-            and sys.getrefcount(arr) == UNSHARED + 1 and not weakref.getweakrefcount(arr))
+            and sys.getrefcount(arr) == UNSHARED and not weakref.getweakrefcount(arr))
 
 
 def run_python_step(step, ws, fresh):
