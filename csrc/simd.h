@@ -236,7 +236,7 @@ POOL2(float, f32)
  * plus the last rounding) leave r within one ulp (2^-53) of 1/b; then 1 - b r is exact
  * (a multiple of 2^-105 below 2^-52) and says on which side of r +- 2^-54 the true 1/b
  * lies (never on it: 1/b is no midpoint), which picks RN(1/b) of r - 2^-53, r, r + 2^-53
- * (Newton's steps come from below: r - 2^-53 guards only against t's roundings).
+ * (the last Newton step comes from below: r - 2^-53 guards only against t's roundings).
  * Elsewhere, and for float32 (whose division is cheap), it takes none. */
 __attribute__((target("avx512f"))) static int64_t sigmoid_tail_f64_avx512(const double *x,
                                                                         const double *e,
