@@ -6,6 +6,10 @@ block of a row is one copy of the plane) and its row-by-row path, col2im, window
 see only padding, strides, uneven kernels; max
 pooling's nan, signed-zero and tie rules, overlapping windows.  Each against the direct
 loops of tests/catalogue.py and the python backend, float64 and float32."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -182,3 +186,17 @@ def test_pool_kernels(case, dtype, simd_path):
                                [np_pool(x, k, s, "avg"), np_avg_grad(g, x, k, s)]):
         np.testing.assert_allclose(a, ref, rtol=rtol, atol=rtol, err_msg=name)
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["portable", "avx2", "avx512", "sse9"])
+def test_fastad_simd_caps_the_simd_kernels(name):
+    """FASTAD_SIMD, read at import, caps the SIMD kernels' instruction set (CI runs the
+    suite as an AVX2 machine that way); an unknown name fails the import, saying so."""
+    code = "from fastad.vm import lib; print(lib.fa_simd_isa(-1))"
+    env = dict(os.environ, FASTAD_SIMD=name)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if name == "sse9":
+        assert r.returncode != 0 and "FASTAD_SIMD='sse9' is none of" in r.stderr
+    else:
+        cap = {"portable": 0, "avx2": 1, "avx512": 2}[name]
+        assert r.returncode == 0 and int(r.stdout) == min(cap, BEST_ISA), r.stderr

@@ -69,6 +69,15 @@ def set_blas_threads(n):
 
 set_blas_threads(os.environ.get("FASTAD_BLAS_THREADS", "1"))
 
+# fastad's SIMD kernels (csrc/simd.h) at most at this instruction set, e.g. to run as an
+# AVX2 machine would: FASTAD_SIMD=avx2 (or portable); unset, the CPU's best
+SIMD_ISAS = {"portable": 0, "avx2": 1, "avx512": 2}
+if os.environ.get("FASTAD_SIMD"):
+    if os.environ["FASTAD_SIMD"] not in SIMD_ISAS:
+        raise ImportError(f"fastad: FASTAD_SIMD={os.environ['FASTAD_SIMD']!r} is none of "
+                          f"{', '.join(SIMD_ISAS)}")
+    lib.fa_simd_isa(SIMD_ISAS[os.environ["FASTAD_SIMD"]])
+
 
 class RunOptions:
     """The fa_opts of runs on `threads` threads (the caller's included), and their
