@@ -752,7 +752,8 @@ CATALOGUE = [
     Entry("clip", np.clip, grid(ONE, "any", params=[(-0.5, 1.0), (0.0, 0.0), (-3.0, 3.0)]),
           kinds={"clip": Kind(same, lambda b, s, lo, hi: 1.0,
                               st.sampled_from([(-0.5, 1.0), (0.0, 1.5)]),
-                              kink=lambda v, lo, hi: np.minimum(v[0] - lo, v[0] - hi))}),
+                              kink=lambda v, lo, hi: np.minimum(np.abs(v[0] - lo),
+                                                                np.abs(v[0] - hi)))}),
     # the condition as a mask of the first input
     Entry("where", lambda c, a, b: np.where(c > 0, a, b),
           grid([((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((), (2, 3), ()),

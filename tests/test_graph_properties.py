@@ -180,3 +180,13 @@ def test_random_graph_backend_matches_python(backend):
             np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale, err_msg=f"eval node {i}")
 
     check()
+
+
+def test_kink_margin_sees_both_of_clips_bounds():
+    """Finite differences must not cross either bound of a clip (the margin had measured
+    the signed distance to the nearer bound's side: -0.49997 passed for clip(-0.5, 1))."""
+    from helpers import GraphSpec, Step
+    spec = GraphSpec(input_shapes=((3,),), steps=(Step(kind="clip", args=(0,), param=(-0.5, 1.0)),))
+    for v, near in ([-0.49997, 0.2, 0.3], 3e-5), ([0.99996, 0.2, 0.3], 4e-5), ([0.0, 0.2, 0.3], 0.5):
+        margin = kink_margin(spec, eval_graph_numpy(spec, [np.array(v)]))
+        assert np.isclose(margin, near, rtol=1e-3), (v, margin)
