@@ -125,7 +125,8 @@ class NativeVM:
 
     def run(self, feed_dict):
         plan = self.last
-        if plan is not None and self.same_schedule(feed_dict, plan):
+        if plan is not None and (len(feed_dict) == len(plan.feed_specs)
+                                 or self.same_schedule(feed_dict, plan)):
             out = plan.run(feed_dict, self.options)
             if out is not None:
                 return out
@@ -133,7 +134,8 @@ class NativeVM:
 
     def same_schedule(self, feed_dict, plan):
         """Whether `plan`'s schedule fits this feed_dict (given its feeds are all in it):
-        keys beyond them must be nodes outside the graph."""
+        keys beyond them must be nodes outside the graph (`run` tests the commonest
+        case, no keys beyond them, itself)."""
         extra = len(feed_dict) - len(plan.feed_specs)
         return extra == 0 or (extra > 0 and not any(
             node in self.graph and node not in plan.fed for node in feed_dict))
