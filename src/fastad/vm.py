@@ -429,14 +429,14 @@ UNBOUND = object()  # in Workspace.bound where no array is bound
 
 
 def _refs(arr):
-    """sys.getrefcount of an array passed as `free` passes it (the same code shape, so
+    """sys.getrefcount of an array passed as `dropped` passes it (the same code shape, so
     that the interpreter's own temporaries count alike in both)."""
     return sys.getrefcount(arr)
 
 
 def _unshared_refcount():
     """_refs of a list's item that only the list holds: a kept output array counted so
-    by `free` is one the caller has dropped.  None where references aren't counted
+    by `dropped` is one the caller has dropped.  None where references aren't counted
     exactly (not CPython, or CPython without the GIL): outputs are then always new."""
     if sys.implementation.name != "cpython" or not getattr(sys, "_is_gil_enabled", lambda: True)():
         return None
@@ -447,7 +447,7 @@ def _unshared_refcount():
 UNSHARED = _unshared_refcount()
 
 
-def free(arr):
+def dropped(arr):
     """Whether `arr`, an item of a workspace's list, is held by nothing else."""
     return (UNSHARED is not None and arr is not None
             and sys.getrefcount(arr) == UNSHARED and not weakref.getweakrefcount(arr))
@@ -501,9 +501,9 @@ class Workspace:
         next step's arrive (`y = ex.run(...)`) so allocates none."""
         kept, spare = self.kept, self.spare
         for k, value in enumerate(fresh):
-            if free(kept[k]):  # last run's, dropped already
+            if dropped(kept[k]):  # last run's
                 continue
-            if free(spare[k]):  # the run before's
+            if dropped(spare[k]):  # the run before's
                 kept[k], spare[k] = spare[k], kept[k]
             else:
                 spare[k], kept[k] = kept[k], np.empty(value.shape, value.dtype)
