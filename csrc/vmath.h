@@ -365,7 +365,6 @@ static inline double fa__tanhf1(double x)
 #define FA__COS_C5 -0x1.8fa06870c91c6p-37
 /* END GENERATED trig_consts */
 #define FA__TRIG_MAX 0x1.8p20 /* |x| above: libm's sin and cos (n below stays < 2^20) */
-#define FA__TRIG_MAX_BITS UINT64_C(0x4138000000000000)
 
 /* sin x (odd = 0) or cos x = sin(x + pi/2) (odd = 1) for |x| <= FA__TRIG_MAX (others
  * give garbage: the array kernel redoes them with libm).
@@ -438,7 +437,7 @@ FA__VMATH_DEFINE(tanh, fa__tanhf1, float, f32)
             uint64_t big = 0;                                                  \
             for (int64_t i = 0; i < m; i++) {                                  \
                 t[i] = fa__sincos1(x[at + i], odd);                            \
-                big |= FA__TRIG_MAX_BITS - (fa__asu64(x[at + i]) & FA__ABS_MASK); \
+                big |= fa__asu64(FA__TRIG_MAX) - (fa__asu64(x[at + i]) & FA__ABS_MASK); \
             }                                                                  \
             if (big >> 63)                                                     \
                 for (int64_t i = 0; i < m; i++)                                \
