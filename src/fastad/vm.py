@@ -338,8 +338,6 @@ class Plan:
                 ws.take_fresh(self.fresh)
             if self.quick and ns is None:  # the common case: one C call
                 lib.fa_run(self.prog, 0, self.n_instrs, ws.slots, options.plain)
-                if self.only_copies:
-                    return [view.copy() for view in ws.out_views]
             else:
                 self.run_steps(ws, options, ns, step_ns)
             return self.collect(ws)
