@@ -236,3 +236,11 @@ def kink_margin(spec, vals):
             if d.size:
                 margin = min(margin, float(d.min()))
     return margin
+
+
+def near_multiples_of_half_pi(rng, n, small=2000, top=3_000_000):
+    """float64 values at and next to k pi/2 for every k < small and n random k < top, both
+    signs: where sin or cos is tiny and a range reduction's error shows most."""
+    k = np.concatenate([np.arange(1, small), rng.integers(small, top, n)])
+    x = np.concatenate([k, -k]) * (np.pi / 2)
+    return np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastad as ad
-from fastad.vm import OPCODES, lib
+from fastad.vm import OPCODES, SIMD_ISAS, lib
 from catalogue import (np_avg_grad, np_conv2d, np_conv2d_grad_filter, np_conv2d_grad_input,
                        np_max_gather, np_max_scatter, np_pool)
 
@@ -206,5 +206,5 @@ def test_fastad_simd_caps_the_simd_kernels(name):
         assert r.returncode != 0 and "FASTAD_SIMD='sse9' is none of" in r.stderr
     else:
         best = int(isa_with(None).stdout)  # the CPU's, whatever this process was capped to
-        cap = {"portable": 0, "avx2": 1, "avx512": 2}[name]
+        cap = SIMD_ISAS[name]
         assert r.returncode == 0 and int(r.stdout) == min(cap, best), r.stderr

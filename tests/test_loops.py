@@ -11,6 +11,7 @@ import pytest
 
 import fastad as ad
 from fastad import loops, vm
+from helpers import near_multiples_of_half_pi
 
 DTYPES = [np.float32, np.float64]
 
@@ -30,15 +31,7 @@ def inputs(dtype, n=200_000, seed=0):
         rng.uniform(-1, 1, n).astype(dtype), rng.uniform(0, 5, n).astype(dtype),
         (rng.uniform(0, 1, n) * info.smallest_normal).astype(dtype),
         np.arange(-30, 31).astype(dtype), np.arange(-30, 31).astype(dtype) + 0.5,
-        near_multiples_of_half_pi(dtype, rng)])
-
-
-def near_multiples_of_half_pi(dtype, rng, n=20_000):
-    """The values next to multiples of pi/2 up to 1.6e6 and beyond, where sin or cos is
-    tiny and a range reduction's error shows most."""
-    k = np.concatenate([np.arange(1, 2000), rng.integers(1, 3_000_000, n)])
-    x = np.concatenate([k, -k]) * (np.pi / 2)
-    return np.concatenate([x, np.nextafter(x, np.inf), np.nextafter(x, -np.inf)]).astype(dtype)
+        near_multiples_of_half_pi(rng, 20_000, small=2000, top=3_000_000).astype(dtype)])
 
 
 def run_native(node, x, v):

@@ -13,6 +13,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from helpers import near_multiples_of_half_pi
+
 cffi = pytest.importorskip("cffi")
 
 CSRC = pathlib.Path(__file__).resolve().parent.parent / "csrc"
@@ -164,14 +166,12 @@ def f64_inputs(func, n=400_000):
         return {**common, "switch": u(0.06, 0.065, n) * sign, "big": u(18, 23, n) * sign}
     # sin, cos: the reduction's whole range, next to multiples of pi/2 (tiny results),
     # around the switch to libm at 1.5 * 2^20 and the tiny-x switch at 2^-27
-    k = np.concatenate([np.arange(1, 5000), rng.integers(5000, 1_000_000, n // 8)]) * sign[:1]
-    near = np.concatenate([k, -k]) * (np.pi / 2)
+    near = near_multiples_of_half_pi(rng, n // 8, small=5000, top=1_000_000)
     edge = np.array([1.5 * 2**20, 2**-27])
     around = np.concatenate([(e.view(np.int64) + np.arange(-3000, 3000)).view(np.float64)
                              for e in edge[:, None]])
     return {**common, "medium": u(-1.6e6, 1.6e6, n),
-            "near_k_pi/2": np.concatenate([near, np.nextafter(near, np.inf),
-                                           np.nextafter(near, -np.inf)]),
+            "near_k_pi/2": near,
             "switches": np.concatenate([around, -around])}
 
 
